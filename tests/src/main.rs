@@ -1,0 +1,67 @@
+//! `cargo run -p clientcreds-e2e -- up`: a local control plane for humans, until Ctrl-C.
+
+use std::process::ExitCode;
+
+use clientcreds_e2e::{ControlPlane, bin_path};
+
+const USAGE: &str = "usage: clientcreds-e2e up
+
+  up    start etcd, kube-apiserver and kube-controller-manager on loopback, print the admin
+        kubeconfig and a kubectl example, and run until Ctrl-C
+
+The binaries come from tests/control-plane/build.sh (see tests/README.md).";
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["up"] => up().await,
+        ["-h" | "--help" | "help"] => {
+            println!("{USAGE}");
+            ExitCode::SUCCESS
+        }
+        _ => {
+            eprintln!("{USAGE}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+async fn up() -> ExitCode {
+    eprintln!("starting etcd, kube-apiserver and kube-controller-manager…");
+    let cp = match ControlPlane::start().await {
+        Ok(cp) => cp,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let kubeconfig = cp.kubeconfig_path().display().to_string();
+    let kubectl =
+        bin_path("kubectl").map_or_else(|_| "kubectl".to_owned(), |p| p.display().to_string());
+    println!("control plane ready at {}", cp.server_url());
+    println!("kubeconfig: {kubeconfig}");
+    println!("logs:       {}", cp.dir().join("logs").display());
+    println!();
+    println!("  export KUBECONFIG={kubeconfig}");
+    println!("  {kubectl} get namespaces");
+    println!();
+    println!("Ctrl-C stops it and removes its directory.");
+    let stopped = tokio::signal::ctrl_c().await;
+    drop(cp);
+    match stopped {
+        Ok(()) => {
+            eprintln!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(err) => {
+            eprintln!("error: cannot wait for Ctrl-C: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
