@@ -1,1 +1,31 @@
-//! placeholder
+//! # clientcreds
+//!
+//! OAuth 2.0 client-credentials tokens (RFC 6749 §4.4) for Rust services: a protocol core that
+//! requests tokens the way each provider expects, and a tower layer that puts a valid
+//! `Authorization: Bearer …` on every request of any tower-based client.
+//!
+//! - `ClientCredentials` describes one client at one token endpoint: client authentication
+//!   (`Basic`, `Post` or `Json`), scopes, audience, resource, extra parameters and headers.
+//!   `Provider` presets build it for Azupay, Autopay, PayU, Pyng and Afterpay.
+//! - `ClientCredentials::request_token` makes one token request over an `HttpClient` and
+//!   returns a [`Token`] — or a typed [`Error`] carrying the OAuth error code, HTTP status and
+//!   `retry_after`.
+//! - Secrets and tokens never appear in `Debug`, `Display`, errors or tracing fields.
+//!
+//! ```
+//! use std::time::Duration;
+//! use clientcreds::Token;
+//!
+//! let token = Token::new("eyJraWQiOiJ...", "Bearer", Duration::from_secs(3600), None)?;
+//! assert_eq!(token.authorization(), "Bearer eyJraWQiOiJ...");
+//! # Ok::<(), clientcreds::Error>(())
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+#![deny(unreachable_pub)]
+
+pub mod error;
+pub mod token;
+
+pub use error::{Error, OAuthErrorCode};
+pub use token::Token;
