@@ -1,1 +1,15 @@
-//! placeholder
+//! The clientcreds operator: `OAuthClient` resources, Azupay enable-once, and fresh OAuth 2.0
+//! client-credentials tokens in Secrets that pods mount.
+//!
+//! Layout (after kube-rs controller-rs and the Stackable operators):
+//! - [`crd`]: the `OAuthClient` custom resource;
+//! - [`refresh`], [`build`], [`validate`]: pure functions of their inputs and a clock (refresh
+//!   times, desired Secrets, status and conditions, validation);
+//! - [`azupay`]: the enable/details client and the enable-once state machine;
+//! - [`controller`]: dereference → validate → build → apply → status;
+//! - [`telemetry`], [`server`], [`leader`]: metrics, health endpoints, leader election.
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+#![deny(unreachable_pub)]
+
+pub mod crd;
