@@ -24,7 +24,11 @@
 #![warn(missing_docs)]
 #![deny(unreachable_pub)]
 
+pub mod bearer;
+pub mod cache;
 pub mod error;
+pub mod source;
+pub mod telemetry;
 pub mod token;
 
 pub use error::{Error, OAuthErrorCode};

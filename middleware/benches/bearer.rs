@@ -1,0 +1,90 @@
+//! Per-request cost of attaching a token, around a no-op service:
+//! no layer, tower-http's static `AddAuthorization`, and `Bearer` with a cached token
+//! (from a `TokenCache` and from a `StaticToken`).
+//!
+//! Run: `cargo bench -p clientcreds --bench bearer`
+
+#![allow(missing_docs, clippy::unwrap_used)]
+
+use std::convert::Infallible;
+use std::future::{Ready, ready};
+use std::hint::black_box;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use clientcreds::Token;
+use clientcreds::bearer::Bearer;
+use clientcreds::cache::TokenCache;
+use clientcreds::source::StaticToken;
+use criterion::{Criterion, criterion_group, criterion_main};
+use futures::FutureExt;
+use http::{Request, Response};
+use tower::Service;
+use tower_http::auth::AddAuthorization;
+
+/// A service that answers at once.
+#[derive(Clone, Copy)]
+struct Noop;
+
+impl Service<Request<()>> for Noop {
+    type Response = Response<()>;
+    type Error = Infallible;
+    type Future = Ready<Result<Response<()>, Infallible>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request<()>) -> Self::Future {
+        black_box(&request);
+        ready(Ok(Response::new(())))
+    }
+}
+
+fn one<S>(svc: &mut S)
+where
+    S: Service<Request<()>, Response = Response<()>>,
+    S::Error: std::fmt::Debug,
+{
+    let mut cx = Context::from_waker(futures::task::noop_waker_ref());
+    assert!(svc.poll_ready(&mut cx).is_ready());
+    let response = svc.call(Request::new(())).now_or_never();
+    black_box(response);
+}
+
+fn bench(c: &mut Criterion) {
+    const TOKEN: &str = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJiZW5jaCJ9.c2lnbmF0dXJlLXNpZ25hdHVyZQ";
+    let token = || Token::new(TOKEN, "Bearer", Duration::from_secs(3600), None).unwrap();
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let cache = TokenCache::new(move || {
+        std::future::ready(Token::new(TOKEN, "Bearer", Duration::from_secs(3600), None))
+    });
+    runtime.block_on(cache.token()).unwrap();
+
+    let mut group = c.benchmark_group("attach_token");
+    let mut none = Noop;
+    group.bench_function("no_layer", |b| b.iter(|| one(&mut none)));
+    let mut add = AddAuthorization::bearer(Noop, TOKEN).as_sensitive(true);
+    group.bench_function("tower_http_add_authorization", |b| b.iter(|| one(&mut add)));
+    let mut bearer_static = Bearer::new(Noop, StaticToken::new(token()));
+    group.bench_function("bearer_static_token", |b| {
+        b.iter(|| one(&mut bearer_static))
+    });
+    let mut bearer_cached = Bearer::new(Noop, cache.clone());
+    let _guard = runtime.enter();
+    group.bench_function("bearer_cached_token", |b| {
+        b.iter(|| one(&mut bearer_cached))
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().warm_up_time(Duration::from_secs(1)).measurement_time(Duration::from_secs(3));
+    targets = bench
+}
+criterion_main!(benches);

@@ -1,0 +1,138 @@
+use std::fmt;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use http::header::AUTHORIZATION;
+use http::{Request, Response};
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::future::ResponseFuture;
+use super::{BearerError, BearerLayer, HostAllowList, PassThrough, UnauthorizedPolicy};
+use crate::Error;
+use crate::source::TokenSource;
+
+/// A service that puts `Authorization: Bearer …` on every request. See the [module
+/// documentation](super).
+#[derive(Clone)]
+pub struct Bearer<S, P = PassThrough> {
+    pub(super) inner: S,
+    pub(super) source: Arc<dyn TokenSource>,
+    pub(super) hosts: Option<Arc<HostAllowList>>,
+    pub(super) policy: P,
+}
+
+impl<S> Bearer<S> {
+    /// Wraps `inner` with tokens from `source` (all hosts, 401 passed through).
+    pub fn new<T: TokenSource>(inner: S, source: T) -> Bearer<S> {
+        BearerLayer::new(source).layer(inner)
+    }
+
+    /// Like [`Bearer::new`], for a source that is already shared.
+    pub fn from_shared(inner: S, source: Arc<dyn TokenSource>) -> Bearer<S> {
+        BearerLayer::from_shared(source).layer(inner)
+    }
+
+    /// A [`BearerLayer`] with tokens from `source`.
+    pub fn layer<T: TokenSource>(source: T) -> BearerLayer {
+        BearerLayer::new(source)
+    }
+}
+
+impl<S, P> Bearer<S, P> {
+    /// Attach tokens only to requests for these hosts; see [`BearerLayer::allow_hosts`].
+    pub fn allow_hosts<I, H>(mut self, hosts: I) -> Result<Self, Error>
+    where
+        I: IntoIterator<Item = H>,
+        H: AsRef<str>,
+    {
+        self.hosts = Some(Arc::new(HostAllowList::new(hosts)?));
+        Ok(self)
+    }
+
+    /// What to do on a 401 answer; see [`BearerLayer::on_unauthorized`].
+    pub fn on_unauthorized<Q>(self, policy: Q) -> Bearer<S, Q> {
+        Bearer {
+            inner: self.inner,
+            source: self.source,
+            hosts: self.hosts,
+            policy,
+        }
+    }
+
+    /// The inner service.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The inner service, mutably.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Consumes `self`, returning the inner service.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+
+    /// The token source.
+    pub fn source(&self) -> &Arc<dyn TokenSource> {
+        &self.source
+    }
+}
+
+impl<S: fmt::Debug, P: fmt::Debug> fmt::Debug for Bearer<S, P> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bearer")
+            .field("inner", &self.inner)
+            .field("source", &"dyn TokenSource")
+            .field("hosts", &self.hosts)
+            .field("policy", &self.policy)
+            .finish()
+    }
+}
+
+impl<S, P, B, ResB> Service<Request<B>> for Bearer<S, P>
+where
+    S: Service<Request<B>, Response = Response<ResB>> + Clone,
+    P: UnauthorizedPolicy<B>,
+{
+    type Response = Response<ResB>;
+    type Error = BearerError<S::Error>;
+    type Future = ResponseFuture<S, B>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx).map_err(BearerError::Service)
+    }
+
+    fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        if let Some(hosts) = &self.hosts
+            && !hosts.allows(&request)
+        {
+            // Not for this host: no token, and nothing to do on a 401.
+            return ResponseFuture::call(self.inner.call(request), None);
+        }
+        let retry = self.policy.invalidates().then(|| {
+            let replay = self
+                .policy
+                .clone_request(&request)
+                .map(|copy| (self.inner.clone(), copy));
+            super::future::Retry::new(Arc::clone(&self.source), replay)
+        });
+        match self.source.cached() {
+            Some(token) => {
+                request
+                    .headers_mut()
+                    .insert(AUTHORIZATION, token.authorization().clone());
+                let retry = retry.map(|retry| retry.used(token));
+                ResponseFuture::call(self.inner.call(request), retry)
+            }
+            None => {
+                // Move the service that is ready into the future; keep a clone for later calls.
+                let clone = self.inner.clone();
+                let ready = std::mem::replace(&mut self.inner, clone);
+                ResponseFuture::wait(self.source.token(), ready, request, retry)
+            }
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! Where tokens come from: the [`TokenSource`] trait and its implementations.
+//!
+//! - [`ClientCredentialsSource`]: requests tokens from a token endpoint with
+//!   [`ClientCredentials`](crate::ClientCredentials), through a [`TokenCache`](crate::cache::TokenCache)
+//!   (single flight, refresh ahead of expiry, backoff).
+//! - [`MountedToken`]: reads a token directory written by the `clientcreds` operator and mounted
+//!   into the pod as a Kubernetes Secret volume, and re-reads it when kubelet swaps it.
+//! - [`StaticToken`]: one fixed token (tests, development, long-lived API keys).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::Duration;
+//! use clientcreds::Token;
+//! use clientcreds::source::{StaticToken, TokenSource};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), clientcreds::Error> {
+//! let source: Arc<dyn TokenSource> = Arc::new(StaticToken::new(Token::new(
+//!     "an-access-token",
+//!     "Bearer",
+//!     Duration::from_secs(3600),
+//!     None,
+//! )?));
+//! // The hot path: a valid token without waiting.
+//! assert!(source.cached().is_some());
+//! // The slow path: wait for one.
+//! let token = source.token().await?;
+//! assert_eq!(token.authorization(), "Bearer an-access-token");
+//! # Ok(())
+//! # }
+//! ```
+
+use std::sync::Arc;
+
+use crate::Token;
+pub use crate::cache::TokenFuture;
+
+// mod client_credentials;
+mod mounted;
+mod static_token;
+
+// pub use client_credentials::ClientCredentialsSource;
+pub use mounted::{ACCESS_TOKEN_FILE, EXPIRES_AT_FILE, MountedToken, SCOPE_FILE, TOKEN_TYPE_FILE};
+pub use static_token::StaticToken;
+
+/// A source of access tokens, shaped for a request path.
+///
+/// The trait is object-safe: the layer holds an `Arc<dyn TokenSource>`, so `Bearer<S>` has one
+/// type whatever the source. [`cached`](TokenSource::cached) is the synchronous fast path
+/// (no lock, no allocation, no await in the implementations of this crate);
+/// [`token`](TokenSource::token) is the slow path, boxed, taken only when no valid token is
+/// cached.
+pub trait TokenSource: Send + Sync + 'static {
+    /// A token that is valid now, if one is at hand without waiting. May start a background
+    /// refresh.
+    fn cached(&self) -> Option<Arc<Token>>;
+
+    /// A valid token, waiting for a token request or a re-read when needed. The future does
+    /// not borrow the source; dropping it does not cancel work other callers wait for.
+    fn token(&self) -> TokenFuture;
+
+    /// Reports that the server rejected `token` (a 401): the source drops it, if it is still
+    /// the current one, so the next call gets a new token. A newer token is left alone.
+    fn invalidate(&self, token: &Token);
+}
+
+impl<T: TokenSource + ?Sized> TokenSource for Arc<T> {
+    fn cached(&self) -> Option<Arc<Token>> {
+        (**self).cached()
+    }
+
+    fn token(&self) -> TokenFuture {
+        (**self).token()
+    }
+
+    fn invalidate(&self, token: &Token) {
+        (**self).invalidate(token)
+    }
+}
+
+impl TokenSource for crate::cache::TokenCache {
+    fn cached(&self) -> Option<Arc<Token>> {
+        crate::cache::TokenCache::cached(self)
+    }
+
+    fn token(&self) -> TokenFuture {
+        Box::pin(crate::cache::TokenCache::token(self))
+    }
+
+    fn invalidate(&self, token: &Token) {
+        crate::cache::TokenCache::invalidate(self, token);
+    }
+}

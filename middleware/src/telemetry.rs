@@ -1,0 +1,81 @@
+//! Metric names and labels.
+//!
+//! The crate records through the [`metrics`] facade: install any recorder (Prometheus exporter,
+//! `metrics-util`'s debugging recorder, …) **before** building token sources — each cache
+//! registers its counters once, when it is created, so the hot path only adds to an atomic.
+//!
+//! | name | labels | counts |
+//! |------|--------|--------|
+//! | [`CACHE_HITS`] | `cache` | requests served from the cache |
+//! | [`CACHE_MISSES`] | `cache` | requests that found no valid token and waited |
+//! | [`TOKEN_FETCHES`] | `cache` | token requests started (initial, expired, invalidated, proactive) |
+//! | [`TOKEN_REFRESHES`] | `cache` | proactive refreshes started while the old token was still valid |
+//! | [`TOKEN_FAILURES`] | `cache`, `kind` | failed token requests, by [`Error::kind`](crate::Error::kind) |
+//! | [`TOKEN_INVALIDATIONS`] | `cache` | tokens dropped after a 401 |
+//!
+//! Labels never hold a secret or a token: `cache` is the name given with
+//! [`CacheConfig::name`](crate::cache::CacheConfig::name), `kind` an OAuth error code or an error
+//! category.
+
+use metrics::Counter;
+
+use crate::Error;
+
+/// Requests served from the cache.
+pub const CACHE_HITS: &str = "clientcreds_cache_hits_total";
+/// Requests that found no valid token.
+pub const CACHE_MISSES: &str = "clientcreds_cache_misses_total";
+/// Token requests started.
+pub const TOKEN_FETCHES: &str = "clientcreds_token_fetches_total";
+/// Proactive refreshes started.
+pub const TOKEN_REFRESHES: &str = "clientcreds_token_refreshes_total";
+/// Failed token requests.
+pub const TOKEN_FAILURES: &str = "clientcreds_token_failures_total";
+/// Tokens invalidated (after a 401).
+pub const TOKEN_INVALIDATIONS: &str = "clientcreds_token_invalidations_total";
+
+/// The counters of one cache, registered once.
+pub(crate) struct CacheMetrics {
+    name: String,
+    pub(crate) hits: Counter,
+    pub(crate) misses: Counter,
+    pub(crate) fetches: Counter,
+    pub(crate) refreshes: Counter,
+    pub(crate) invalidations: Counter,
+}
+
+impl CacheMetrics {
+    pub(crate) fn new(name: &str) -> CacheMetrics {
+        describe();
+        let name = name.to_owned();
+        CacheMetrics {
+            hits: metrics::counter!(CACHE_HITS, "cache" => name.clone()),
+            misses: metrics::counter!(CACHE_MISSES, "cache" => name.clone()),
+            fetches: metrics::counter!(TOKEN_FETCHES, "cache" => name.clone()),
+            refreshes: metrics::counter!(TOKEN_REFRESHES, "cache" => name.clone()),
+            invalidations: metrics::counter!(TOKEN_INVALIDATIONS, "cache" => name.clone()),
+            name,
+        }
+    }
+
+    pub(crate) fn failure(&self, error: &Error) {
+        metrics::counter!(
+            TOKEN_FAILURES,
+            "cache" => self.name.clone(),
+            "kind" => error.kind().to_owned(),
+        )
+        .increment(1);
+    }
+}
+
+fn describe() {
+    metrics::describe_counter!(CACHE_HITS, "Requests served with a cached token.");
+    metrics::describe_counter!(CACHE_MISSES, "Requests that found no valid cached token.");
+    metrics::describe_counter!(TOKEN_FETCHES, "Token requests started.");
+    metrics::describe_counter!(
+        TOKEN_REFRESHES,
+        "Proactive token refreshes started while the previous token was still valid."
+    );
+    metrics::describe_counter!(TOKEN_FAILURES, "Failed token requests, by error kind.");
+    metrics::describe_counter!(TOKEN_INVALIDATIONS, "Tokens dropped after a 401 answer.");
+}

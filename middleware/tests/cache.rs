@@ -1,0 +1,407 @@
+//! TokenCache behaviour: single flight, refresh ahead, backoff, retry_after, invalidation,
+//! metrics, and no token in Debug or tracing output. Time is paused; nothing sleeps for real.
+
+#![allow(clippy::unwrap_used)] // tests may unwrap
+
+use std::io::Write;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use clientcreds::cache::{CacheConfig, RefreshAt, TokenCache};
+use clientcreds::{Error, OAuthErrorCode, Token};
+use futures::FutureExt;
+use futures::future::BoxFuture;
+use tokio::sync::Semaphore;
+use tokio::time::advance;
+
+type Script = dyn Fn(usize) -> BoxFuture<'static, Result<Token, Error>> + Send + Sync;
+
+/// A cache whose fetch counts its calls and runs `script(call_number)` (1-based).
+fn counting(config: CacheConfig, script: Arc<Script>) -> (TokenCache, Arc<AtomicUsize>) {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let counter = Arc::clone(&calls);
+    let cache = TokenCache::with_config(
+        move || {
+            let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+            script(n)
+        },
+        config,
+    )
+    .unwrap();
+    (cache, calls)
+}
+
+fn token(n: usize, lifetime_secs: u64) -> Result<Token, Error> {
+    Token::new(
+        format!("secret-token-{n}"),
+        "Bearer",
+        Duration::from_secs(lifetime_secs),
+        None,
+    )
+}
+
+fn server_error() -> Error {
+    Error::TokenEndpoint {
+        status: http::StatusCode::SERVICE_UNAVAILABLE,
+        code: Some(OAuthErrorCode::TemporarilyUnavailable),
+        description: None,
+        retry_after: None,
+    }
+}
+
+fn value(token: &Token) -> String {
+    token.authorization().to_str().unwrap().to_owned()
+}
+
+/// Lets spawned tasks run (the fetch task, then the waiters).
+async fn settle() {
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_concurrent_first_requests_make_one_token_request() {
+    let gate = Arc::new(Semaphore::new(0));
+    let fetch_gate = Arc::clone(&gate);
+    let (cache, calls) = counting(
+        CacheConfig::default(),
+        Arc::new(move |n| {
+            let gate = Arc::clone(&fetch_gate);
+            async move {
+                let _permit = gate.acquire().await.unwrap();
+                token(n, 3600)
+            }
+            .boxed()
+        }),
+    );
+    let waiting = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..10_000 {
+        let cache = cache.clone();
+        let waiting = Arc::clone(&waiting);
+        tasks.push(tokio::spawn(async move {
+            let fut = cache.token();
+            waiting.fetch_add(1, Ordering::SeqCst);
+            fut.await
+        }));
+    }
+    // All 10,000 callers have asked before the one token request is allowed to finish.
+    while waiting.load(Ordering::SeqCst) < 10_000 {
+        tokio::task::yield_now().await;
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    gate.add_permits(1);
+    for task in tasks {
+        let token = task.await.unwrap().unwrap();
+        assert_eq!(value(&token), "Bearer secret-token-1");
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "exactly one token request");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_caller_that_gives_up_does_not_cancel_the_request() {
+    let (cache, calls) = counting(
+        CacheConfig::default(),
+        Arc::new(|n| {
+            async move {
+                tokio::time::sleep(Duration::from_secs(5)).await;
+                token(n, 3600)
+            }
+            .boxed()
+        }),
+    );
+    let gave_up = tokio::time::timeout(Duration::from_secs(1), cache.token()).await;
+    assert!(gave_up.is_err(), "the first caller times out");
+    // The fetch keeps running; the next caller joins it instead of starting another.
+    let token = cache.token().await.unwrap();
+    assert_eq!(value(&token), "Bearer secret-token-1");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn proactive_refresh_serves_the_old_token_meanwhile() {
+    let gate = Arc::new(Semaphore::new(0));
+    let fetch_gate = Arc::clone(&gate);
+    let recorder = metrics_util::debugging::DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    let (cache, calls) = metrics::with_local_recorder(&recorder, || {
+        counting(
+            CacheConfig::default()
+                .refresh_at(RefreshAt::BeforeExpiry(Duration::from_secs(30)))
+                .name("refresh-test"),
+            Arc::new(move |n| {
+                let gate = Arc::clone(&fetch_gate);
+                async move {
+                    if n > 1 {
+                        let _permit = gate.acquire().await.unwrap();
+                    }
+                    token(n, 100)
+                }
+                .boxed()
+            }),
+        )
+    });
+    assert_eq!(
+        value(&cache.token().await.unwrap()),
+        "Bearer secret-token-1"
+    );
+
+    // Before the refresh point: no refresh.
+    advance(Duration::from_secs(69)).await;
+    assert_eq!(value(&cache.cached().unwrap()), "Bearer secret-token-1");
+    settle().await;
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+
+    // Past it (70 s of 100 s): the read starts one background refresh and gets the old token.
+    advance(Duration::from_secs(2)).await;
+    assert_eq!(value(&cache.cached().unwrap()), "Bearer secret-token-1");
+    settle().await;
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    // While it runs, every caller is served the old token at once.
+    for _ in 0..100 {
+        assert_eq!(value(&cache.cached().unwrap()), "Bearer secret-token-1");
+        assert_eq!(
+            value(&cache.token().await.unwrap()),
+            "Bearer secret-token-1"
+        );
+    }
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "no second refresh while one runs"
+    );
+
+    gate.add_permits(1);
+    settle().await;
+    assert_eq!(value(&cache.cached().unwrap()), "Bearer secret-token-2");
+
+    let counters: std::collections::HashMap<String, u64> = snapshotter
+        .snapshot()
+        .into_vec()
+        .into_iter()
+        .filter_map(|(key, _, _, value)| match value {
+            metrics_util::debugging::DebugValue::Counter(c) => {
+                Some((key.key().name().to_owned(), c))
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(counters["clientcreds_token_fetches_total"], 2);
+    assert_eq!(counters["clientcreds_token_refreshes_total"], 1);
+    assert!(counters["clientcreds_cache_hits_total"] >= 200);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_refresh_keeps_the_valid_token_and_backs_off() {
+    let (cache, calls) = counting(
+        CacheConfig::default()
+            .refresh_at(RefreshAt::LifetimeFraction(0.5))
+            .backoff(Duration::from_secs(1), Duration::from_secs(8))
+            .jitter_seed(7),
+        Arc::new(|n| {
+            async move {
+                if n == 1 {
+                    token(n, 100)
+                } else {
+                    Err(server_error())
+                }
+            }
+            .boxed()
+        }),
+    );
+    cache.token().await.unwrap();
+    advance(Duration::from_secs(51)).await;
+    assert_eq!(value(&cache.cached().unwrap()), "Bearer secret-token-1");
+    settle().await;
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert!(cache.last_error().is_some());
+
+    // The token stays in service, and the failures are spaced out by a growing backoff
+    // (1 s, 2 s, 4 s, 8 s, 8 s … each with up to 100 % jitter) instead of one per request.
+    let mut attempts = vec![];
+    for second in 0..48 {
+        for _ in 0..10 {
+            assert_eq!(value(&cache.cached().unwrap()), "Bearer secret-token-1");
+        }
+        settle().await;
+        attempts.push(calls.load(Ordering::SeqCst));
+        advance(Duration::from_secs(1)).await;
+        let _ = second;
+    }
+    let total = *attempts.last().unwrap();
+    assert!(
+        (5..=12).contains(&total),
+        "backoff spaced the attempts: {attempts:?}"
+    );
+    // Gaps grow: the first retry came within 2 s, the later ones are at least 8 s apart.
+    let first_retry = attempts.iter().position(|&c| c == 3).unwrap();
+    assert!(first_retry <= 2, "{attempts:?}");
+    let late: Vec<usize> = attempts[30..].to_vec();
+    assert!(
+        late.last().unwrap() - late.first().unwrap() <= 3,
+        "{attempts:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_after_is_honoured() {
+    let (cache, calls) = counting(
+        CacheConfig::default(),
+        Arc::new(|n| {
+            async move {
+                if n == 1 {
+                    Err(Error::TokenEndpoint {
+                        status: http::StatusCode::TOO_MANY_REQUESTS,
+                        code: Some(OAuthErrorCode::RateLimitExceeded),
+                        description: Some("slow down".into()),
+                        retry_after: Some(Duration::from_secs(30)),
+                    })
+                } else {
+                    token(n, 3600)
+                }
+            }
+            .boxed()
+        }),
+    );
+    let err = cache.token().await.unwrap_err();
+    assert_eq!(err.retry_after(), Some(Duration::from_secs(30)));
+    // Callers within the 30 s get the error at once; no new token request.
+    for _ in 0..29 {
+        let again = cache.token().await.unwrap_err();
+        assert_eq!(again.oauth_code(), Some(&OAuthErrorCode::RateLimitExceeded));
+        advance(Duration::from_secs(1)).await;
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    advance(Duration::from_secs(2)).await;
+    assert_eq!(
+        value(&cache.token().await.unwrap()),
+        "Bearer secret-token-2"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_rejected_client_is_not_retried_in_a_tight_loop() {
+    let (cache, calls) = counting(
+        CacheConfig::default().rejected_backoff(Duration::from_secs(300)),
+        Arc::new(|_| {
+            async move {
+                Err(Error::TokenEndpoint {
+                    status: http::StatusCode::UNAUTHORIZED,
+                    code: Some(OAuthErrorCode::InvalidClient),
+                    description: None,
+                    retry_after: None,
+                })
+            }
+            .boxed()
+        }),
+    );
+    for _ in 0..290 {
+        let err = cache.token().await.unwrap_err();
+        assert_eq!(err.oauth_code(), Some(&OAuthErrorCode::InvalidClient));
+        advance(Duration::from_secs(1)).await;
+    }
+    assert_eq!(calls.load(Ordering::SeqCst), 1, "one request in ~5 minutes");
+    advance(Duration::from_secs(11)).await;
+    let _ = cache.token().await.unwrap_err();
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn invalidate_drops_exactly_that_token() {
+    let (cache, calls) = counting(
+        CacheConfig::default(),
+        Arc::new(|n| async move { token(n, 3600) }.boxed()),
+    );
+    let first = cache.token().await.unwrap();
+    assert!(cache.invalidate(&first));
+    assert!(cache.cached().is_none());
+    let second = cache.token().await.unwrap();
+    assert_eq!(value(&second), "Bearer secret-token-2");
+    // A late report about the old token leaves the newer one alone.
+    assert!(!cache.invalidate(&first));
+    assert_eq!(value(&cache.cached().unwrap()), "Bearer secret-token-2");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_expired_token_is_not_served() {
+    let (cache, calls) = counting(
+        CacheConfig::default(),
+        Arc::new(|n| async move { token(n, 10) }.boxed()),
+    );
+    cache.token().await.unwrap();
+    advance(Duration::from_secs(11)).await;
+    assert!(cache.cached().is_none());
+    assert_eq!(
+        value(&cache.token().await.unwrap()),
+        "Bearer secret-token-2"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+/// A `MakeWriter` that collects everything written.
+#[derive(Clone, Default)]
+struct Capture(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Capture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Capture {
+    type Writer = Capture;
+    fn make_writer(&'a self) -> Capture {
+        self.clone()
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn no_token_in_debug_errors_or_tracing() {
+    let capture = Capture::default();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(capture.clone())
+        .with_ansi(false)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let (cache, _) = counting(
+        CacheConfig::default().refresh_at(RefreshAt::LifetimeFraction(0.5)),
+        Arc::new(|n| {
+            async move {
+                if n == 1 {
+                    token(n, 100)
+                } else {
+                    Err(server_error())
+                }
+            }
+            .boxed()
+        }),
+    );
+    let token = cache.token().await.unwrap();
+    advance(Duration::from_secs(60)).await;
+    cache.cached();
+    settle().await;
+    let error = cache.last_error().unwrap();
+    let everything = format!(
+        "{cache:?} {token:?} {error} {error:?} {}",
+        String::from_utf8_lossy(&capture.0.lock().unwrap())
+    );
+    assert!(
+        everything.contains("clientcreds.fetch"),
+        "spans were captured: {everything}"
+    );
+    assert!(everything.contains("token request failed"), "{everything}");
+    assert!(
+        !everything.contains("secret-token"),
+        "a token leaked: {everything}"
+    );
+}
