@@ -12,6 +12,8 @@
 // KubeSchema re-emits each struct inside a private helper module, which trips this lint on
 // types that are in fact exported from here.
 #![allow(unreachable_pub)]
+// Several `printcolumn(type_ = ...)` entries with equal values look duplicated to clippy.
+#![allow(clippy::duplicated_attributes)]
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::{CustomResource, CustomResourceExt, KubeSchema};
