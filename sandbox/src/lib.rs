@@ -1,1 +1,500 @@
-//! placeholder
+//! A local emulator of the token endpoints of Azupay, Autopay, PayU, Pyng and Afterpay, written
+//! from their documents alone, for tests and for development without credentials.
+//!
+//! One server on a loopback port serves every provider under its own path prefix, each with a
+//! token endpoint and a protected endpoint that accepts only that provider's valid, unexpired,
+//! unrevoked tokens — so a test can prove that a token *works*, not just that it exists.
+//!
+//! ```
+//! use clientcreds_sandbox::{Sandbox, SandboxConfig};
+//!
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> std::io::Result<()> {
+//! let sandbox = Sandbox::start(SandboxConfig::default()).await?;
+//! let payu = sandbox.payu();
+//! assert!(payu.token_url.ends_with("/payu/oauth/token"));
+//! assert_eq!(payu.client_id, clientcreds_sandbox::PAYU_CLIENT_ID);
+//! // … point the client under test at `payu.token_url`, then:
+//! assert_eq!(sandbox.tokens_issued(clientcreds_sandbox::Provider::Payu, &payu.client_id), 0);
+//! # Ok(())
+//! # }
+//! ```
+//!
+//! # Endpoints
+//!
+//! | provider | token endpoint | protected endpoint | other |
+//! |---|---|---|---|
+//! | Azupay | `POST /azupay/oauth2/token` | `GET /azupay/v1/balance` (scope `RestAPI/GET:balance`) | `POST`/`GET /azupay/v1/client/{clientId}/oauth2` |
+//! | Autopay | `POST /autopay/oauth/token` | `GET /autopay/resource` | |
+//! | PayU | `POST /payu/oauth/token` | `GET /payu/resource` | |
+//! | Pyng | `POST /pyng/billing/oauth2/token` | `GET /pyng/resource` | |
+//! | Afterpay | `POST /afterpay/oauth2/token` | `GET /afterpay/resource` | |
+//!
+//! The generic protected endpoints answer `{"provider", "client_id", "scope", "expires_at"}`.
+//! Azupay's `{{ENDPOINT}}` is `{base_url}/azupay/v1`.
+//!
+//! # Default clients
+//!
+//! Taken from the seeds' own examples, so that each seed's example request works verbatim with
+//! only the host changed: Azupay [`AZUPAY_CLIENT_ID`] / [`AZUPAY_API_KEY`] (enable returns
+//! [`AZUPAY_OAUTH2_CLIENT_ID`] / [`AZUPAY_OAUTH2_CLIENT_SECRET`]); Autopay [`AUTOPAY_CLIENT_ID`] /
+//! [`AUTOPAY_CLIENT_SECRET`]; PayU [`PAYU_CLIENT_ID`] / [`PAYU_CLIENT_SECRET`] (the seed has only
+//! placeholders); Pyng [`PYNG_CLIENT_ID`] / [`PYNG_CLIENT_SECRET`] (the seed's Basic header);
+//! Afterpay [`AFTERPAY_CLIENT_ID`] / [`AFTERPAY_CLIENT_SECRET`] and the curl sample's
+//! [`AFTERPAY_SAMPLE_CLIENT_ID`] / [`AFTERPAY_SAMPLE_CLIENT_SECRET`].
+//!
+//! # How each provider answers
+//!
+//! Where a seed says how, the sandbox does exactly that. Where it is silent, the sandbox follows
+//! RFC 6749 §5.2: errors are `{"error", "error_description"}` JSON; `invalid_request` (400) for a
+//! missing or repeated parameter, a wrong `Content-Type` or body format, or client credentials sent
+//! both in `Authorization` and in the body (§2.3); `invalid_client` (401) for unknown or missing
+//! client credentials or an unsupported authentication method; `unsupported_grant_type` (400) for
+//! any `grant_type` but `client_credentials`; `invalid_scope` (400). Token answers carry
+//! `Cache-Control: no-store`.
+//!
+//! - **Azupay** (API gateway + Cognito). Enable/details are authorised by the API key sent as-is
+//!   in `Authorization` (no scheme); errors there are `{"message": …}`: missing or unknown key 401,
+//!   a key of another `clientId` 403, a body that is not a JSON object 400, details before enable
+//!   404, and **a repeated enable 409** (the secret is never returned twice). HMAC-enabled API keys
+//!   are *not* emulated: no signature is asked for or checked. The token endpoint takes
+//!   `client_secret_post` only (Basic alone is `invalid_client`); requested scopes outside
+//!   `oauth2AllowedScopes` are left out of the token, as the seed says, and if none is left the
+//!   answer is `invalid_scope`; no `scope` gives all allowed scopes. Tokens are HS256 JWTs with
+//!   `exp`, `iat`, `scope`, `client_id`; the answer is `{access_token, token_type, expires_in}`.
+//!   The API key can be rotated at run time ([`Sandbox::set_azupay_api_key`]).
+//! - **Autopay** (Auth0-style). JSON body with `Content-Type: application/json` only; anything
+//!   else is `invalid_request`. Bad `client_id`/`client_secret`: 401
+//!   `{"error":"access_denied","error_description":"Unauthorized"}` (the seed). Missing fields and
+//!   a wrong `audience` are 400 `invalid_request`; a wrong `grant_type` 400
+//!   `unsupported_grant_type`. Tokens are JWTs with `scope`; the answer has `scope`.
+//! - **PayU**. Form body, `client_secret_post`; the five errors of the seed with its exact
+//!   descriptions: `invalid_client` (401; also for Basic authentication, "unsupported
+//!   authentication method"), `invalid_scope` (400; missing, unknown, not granted, or more than
+//!   three scopes), `unauthorized_client` (400; a client configured with
+//!   [`Client::client_credentials_allowed`]`(false)`), `rate_limit_exceeded` (429, `retry_after` in
+//!   the body only, as in the seed) when [`SandboxConfig::payu_rate_limit`] is exceeded, and
+//!   `server_error` (500; script it with [`Fault::json`] and [`PAYU_SERVER_ERROR`]). The rate limit
+//!   counts every token request in a fixed window on the sandbox clock. Tokens are 64 hex
+//!   characters; the answer carries `created_at`.
+//! - **Pyng**. `Authorization: Basic` + form `grant_type` and a required `scope`; bad or missing
+//!   client authentication is 401 `{"error":"invalid_client","error_description":"Client
+//!   authentication failed"}` (the seed) with `WWW-Authenticate: Basic`; answers are
+//!   `application/json;charset=UTF-8`. A missing `scope` is `invalid_request`, a scope not granted
+//!   `invalid_scope`. Tokens are opaque.
+//! - **Afterpay** (Cognito). `Authorization: Basic` + form `grant_type=client_credentials`;
+//!   other form parameters are ignored (RFC 6749 §3.2), except client credentials in the body,
+//!   which are `invalid_request`. A failed authentication is 401 `invalid_client` with
+//!   `WWW-Authenticate: Basic`. JWT tokens, 3600 s, answer `{access_token, expires_in,
+//!   token_type}`.
+//!
+//! A protected endpoint without a bearer token answers 401 with `WWW-Authenticate: Bearer
+//! realm="…"`; with a token that is unknown, of another provider, expired or revoked, 401 with
+//! `WWW-Authenticate: Bearer …, error="invalid_token"` (RFC 6750 §3.1).
+//!
+//! # Test controls
+//!
+//! The [`Sandbox`] handle records every request ([`Sandbox::requests`]), counts tokens per client
+//! ([`Sandbox::tokens_issued`]) and enable calls ([`Sandbox::enable_calls`]; every `POST` to the
+//! enable path counts, refused or not), overrides token lifetimes, scripts [`Fault`]s for the
+//! next token requests of a provider, moves the sandbox clock forward ([`Sandbox::advance`]) and
+//! revokes every issued token. The same controls are served as JSON under `/_sandbox/` for tests
+//! in other languages (see [`admin`]).
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+#![deny(unreachable_pub)]
+// Handlers reject with a ready `Response`; boxing it would buy nothing in a test server.
+#![allow(clippy::result_large_err)]
+
+pub mod admin;
+mod config;
+mod control;
+mod oauth;
+mod providers;
+mod server;
+mod state;
+
+use std::fmt;
+use std::io;
+use std::net::{Ipv4Addr, SocketAddr};
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+pub use config::*;
+pub use control::{Fault, RecordedRequest};
+pub use http;
+
+use state::Shared;
+
+/// The body PayU's seed shows for `server_error`, for scripting it with [`Fault::json`].
+pub const PAYU_SERVER_ERROR: &str = r#"{"error":"server_error","error_description":"The authorization server encountered an unexpected condition that prevented it from fulfilling the request."}"#;
+
+/// One of the five emulated providers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Provider {
+    /// Azupay: API-key enable flow, Cognito token endpoint.
+    Azupay,
+    /// Autopay: JSON token requests with an `audience`.
+    Autopay,
+    /// PayU: form token requests, `created_at`, rate limits.
+    Payu,
+    /// Pyng (B2B Receivables): Basic authentication, required `scope`.
+    Pyng,
+    /// Afterpay (IVR): Basic authentication, Cognito JWTs.
+    Afterpay,
+}
+
+impl Provider {
+    /// All five, in a fixed order.
+    pub const ALL: [Provider; 5] = [
+        Provider::Azupay,
+        Provider::Autopay,
+        Provider::Payu,
+        Provider::Pyng,
+        Provider::Afterpay,
+    ];
+
+    /// The lower-case name, which is also the path prefix.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Provider::Azupay => "azupay",
+            Provider::Autopay => "autopay",
+            Provider::Payu => "payu",
+            Provider::Pyng => "pyng",
+            Provider::Afterpay => "afterpay",
+        }
+    }
+
+    pub(crate) const fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for Provider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A provider name that is none of the five.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownProvider(pub String);
+
+impl fmt::Display for UnknownProvider {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "unknown provider {:?}: expected azupay, autopay, payu, pyng or afterpay",
+            self.0
+        )
+    }
+}
+
+impl std::error::Error for UnknownProvider {}
+
+impl FromStr for Provider {
+    type Err = UnknownProvider;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Provider::ALL
+            .into_iter()
+            .find(|p| p.as_str() == s)
+            .ok_or_else(|| UnknownProvider(s.to_owned()))
+    }
+}
+
+/// Where Azupay lives in a sandbox, and its default client's API-key credentials.
+#[derive(Clone, Serialize)]
+pub struct AzupayEndpoints {
+    /// Azupay's `{{ENDPOINT}}`: `{base_url}/azupay/v1`.
+    pub endpoint: String,
+    /// The business `clientId`.
+    pub client_id: String,
+    /// The API key, sent as-is in `Authorization`.
+    pub api_key: String,
+    /// The token endpoint (also returned as `oauth2TokenUrl`).
+    #[serde(skip)]
+    pub token_url: String,
+    /// The protected endpoint `GET {endpoint}/balance`.
+    #[serde(skip)]
+    pub resource_url: String,
+}
+
+impl fmt::Debug for AzupayEndpoints {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AzupayEndpoints")
+            .field("endpoint", &self.endpoint)
+            .field("client_id", &self.client_id)
+            .field("api_key", &"[redacted]")
+            .field("token_url", &self.token_url)
+            .field("resource_url", &self.resource_url)
+            .finish()
+    }
+}
+
+/// Where a client-credentials provider lives in a sandbox, and its default client.
+#[derive(Clone, Serialize)]
+pub struct ProviderEndpoints {
+    /// The token endpoint.
+    pub token_url: String,
+    /// The default client's id.
+    pub client_id: String,
+    /// The default client's secret.
+    pub client_secret: String,
+    /// The protected endpoint that accepts this provider's tokens.
+    pub resource_url: String,
+}
+
+impl fmt::Debug for ProviderEndpoints {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ProviderEndpoints")
+            .field("token_url", &self.token_url)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .field("resource_url", &self.resource_url)
+            .finish()
+    }
+}
+
+/// Every provider's endpoints and default credentials; serialises to the JSON line of
+/// `clientcreds sandbox --json`.
+#[derive(Clone, Debug, Serialize)]
+pub struct SandboxCredentials {
+    /// Azupay.
+    pub azupay: AzupayEndpoints,
+    /// Autopay.
+    pub autopay: ProviderEndpoints,
+    /// PayU.
+    pub payu: ProviderEndpoints,
+    /// Pyng.
+    pub pyng: ProviderEndpoints,
+    /// Afterpay.
+    pub afterpay: ProviderEndpoints,
+}
+
+/// A running sandbox. Dropping it stops the server and closes its connections.
+pub struct Sandbox {
+    shared: Arc<Shared>,
+    addr: SocketAddr,
+    _shutdown: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sandbox")
+            .field("base_url", &self.shared.base_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl Sandbox {
+    /// Bind `127.0.0.1` (on the configured port, an ephemeral one by default) and serve on a
+    /// spawned task of the current tokio runtime.
+    pub async fn start(config: SandboxConfig) -> io::Result<Sandbox> {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, config.port)).await?;
+        let addr = listener.local_addr()?;
+        let shared = Arc::new(Shared::new(config, format!("http://{addr}")));
+        let router = providers::routes()
+            .merge(admin::routes())
+            .with_state(shared.clone());
+        let (shutdown, receiver) = watch::channel(false);
+        let task = tokio::spawn(server::serve(listener, router, shared.clone(), receiver));
+        Ok(Sandbox {
+            shared,
+            addr,
+            _shutdown: shutdown,
+            task,
+        })
+    }
+
+    /// `http://127.0.0.1:{port}`.
+    pub fn base_url(&self) -> &str {
+        &self.shared.base_url
+    }
+
+    /// The socket address the server listens on.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Azupay's endpoint and the default (first configured) Azupay client.
+    pub fn azupay(&self) -> AzupayEndpoints {
+        let prefix = self.shared.prefix_url(Provider::Azupay);
+        let state = self.shared.lock();
+        let (client_id, api_key) = state
+            .azupay
+            .first()
+            .map(|a| (a.client_id.clone(), a.api_key.clone()))
+            .unwrap_or_default();
+        AzupayEndpoints {
+            endpoint: format!("{prefix}/v1"),
+            client_id,
+            api_key,
+            token_url: format!("{prefix}/oauth2/token"),
+            resource_url: format!("{prefix}/v1/balance"),
+        }
+    }
+
+    fn endpoints(&self, provider: Provider, token_path: &str) -> ProviderEndpoints {
+        let prefix = self.shared.prefix_url(provider);
+        let state = self.shared.lock();
+        let (client_id, client_secret) = state.clients[provider.index()]
+            .first()
+            .map(|c| (c.id.clone(), c.secret.clone()))
+            .unwrap_or_default();
+        ProviderEndpoints {
+            token_url: format!("{prefix}{token_path}"),
+            client_id,
+            client_secret,
+            resource_url: format!("{prefix}/resource"),
+        }
+    }
+
+    /// Autopay's endpoints and default client.
+    pub fn autopay(&self) -> ProviderEndpoints {
+        self.endpoints(Provider::Autopay, "/oauth/token")
+    }
+
+    /// PayU's endpoints and default client.
+    pub fn payu(&self) -> ProviderEndpoints {
+        self.endpoints(Provider::Payu, "/oauth/token")
+    }
+
+    /// Pyng's endpoints and default client.
+    pub fn pyng(&self) -> ProviderEndpoints {
+        self.endpoints(Provider::Pyng, "/billing/oauth2/token")
+    }
+
+    /// Afterpay's endpoints and default client.
+    pub fn afterpay(&self) -> ProviderEndpoints {
+        self.endpoints(Provider::Afterpay, "/oauth2/token")
+    }
+
+    /// All of the above, serialisable as the `clientcreds sandbox --json` line.
+    pub fn credentials(&self) -> SandboxCredentials {
+        SandboxCredentials {
+            azupay: self.azupay(),
+            autopay: self.autopay(),
+            payu: self.payu(),
+            pyng: self.pyng(),
+            afterpay: self.afterpay(),
+        }
+    }
+
+    /// Every request received so far (admin paths excluded), oldest first.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.lock().requests.clone()
+    }
+
+    /// The requests received under `provider`'s prefix.
+    pub fn requests_for(&self, provider: Provider) -> Vec<RecordedRequest> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.provider == Some(provider))
+            .collect()
+    }
+
+    /// Forget the recorded requests.
+    pub fn clear_requests(&self) {
+        self.shared.lock().requests.clear();
+    }
+
+    /// How many tokens `provider` issued to `client_id` (for Azupay: the `oauth2ClientId`).
+    pub fn tokens_issued(&self, provider: Provider, client_id: &str) -> u64 {
+        self.shared
+            .lock()
+            .tokens_issued
+            .get(&(provider, client_id.to_owned()))
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// How many `POST …/client/{client_id}/oauth2` (enable) calls Azupay received for this
+    /// business `clientId`, refused ones included.
+    pub fn enable_calls(&self, client_id: &str) -> u64 {
+        self.shared
+            .lock()
+            .enable_calls
+            .get(client_id)
+            .copied()
+            .unwrap_or(0)
+    }
+
+    /// The lifetime of tokens `provider` issues from now on.
+    pub fn set_token_lifetime(&self, provider: Provider, lifetime: Duration) {
+        self.shared.lock().lifetimes[provider.index()] = lifetime;
+    }
+
+    /// Apply `fault` to each of the next `times` token requests of `provider` (after any faults
+    /// already queued). For Azupay this is the token endpoint, not enable.
+    pub fn fail_next(&self, provider: Provider, times: usize, fault: Fault) {
+        let mut state = self.shared.lock();
+        for _ in 0..times {
+            state.faults[provider.index()].push_back(fault.clone());
+        }
+    }
+
+    /// Drop the faults not yet used.
+    pub fn clear_faults(&self) {
+        for queue in &mut self.shared.lock().faults {
+            queue.clear();
+        }
+    }
+
+    /// Move the sandbox clock forward: tokens issued before look older (and expire), and new
+    /// tokens are issued at the new time. The clock only moves forward.
+    pub fn advance(&self, by: Duration) {
+        self.shared.lock().clock_offset += by;
+    }
+
+    /// Revoke every token issued so far; the protected endpoints refuse them from now on.
+    pub fn revoke_all_tokens(&self) {
+        for token in self.shared.lock().tokens.values_mut() {
+            token.revoked = true;
+        }
+    }
+
+    /// Replace the API key of an Azupay client; the old key stops working at once. `false` if no
+    /// client has this `clientId`.
+    pub fn set_azupay_api_key(&self, client_id: &str, api_key: impl Into<String>) -> bool {
+        let mut state = self.shared.lock();
+        match state.azupay.iter_mut().find(|a| a.client_id == client_id) {
+            Some(account) => {
+                account.api_key = api_key.into();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether OAuth 2.0 is enabled for this Azupay business `clientId`.
+    pub fn azupay_enabled(&self, client_id: &str) -> bool {
+        self.shared
+            .lock()
+            .azupay
+            .iter()
+            .any(|a| a.client_id == client_id && a.enabled)
+    }
+
+    /// Set (or with `None` remove) PayU's rate limit; the current window starts afresh.
+    pub fn set_payu_rate_limit(&self, limit: Option<RateLimit>) {
+        let mut state = self.shared.lock();
+        state.payu_rate_limit = limit;
+        state.payu_window = None;
+    }
+}

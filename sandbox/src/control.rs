@@ -1,0 +1,200 @@
+//! Test controls: recorded requests and scripted faults.
+
+use std::fmt;
+use std::time::Duration;
+
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::{HeaderName, HeaderValue, StatusCode};
+use serde::Serialize;
+
+use crate::Provider;
+use crate::state::Shared;
+
+/// One request the sandbox received, as it came over the wire.
+///
+/// `Debug` leaves out header values and the body, since they hold secrets; the accessors give
+/// the test everything.
+#[derive(Clone, Serialize)]
+pub struct RecordedRequest {
+    /// The provider whose path prefix the request went to (`None` for other paths).
+    pub provider: Option<Provider>,
+    /// The method, e.g. `POST`.
+    pub method: String,
+    /// Path and query, e.g. `/payu/oauth/token`.
+    pub path: String,
+    /// Every header, in order, names lower-case (values that are not UTF-8 are lossily
+    /// converted).
+    pub headers: Vec<(String, String)>,
+    /// The body (lossily converted to UTF-8).
+    pub body: String,
+}
+
+impl RecordedRequest {
+    /// The first value of a header (name case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The body parsed as a form (empty for a body that is no form).
+    pub fn form(&self) -> Vec<(String, String)> {
+        form_urlencoded::parse(self.body.as_bytes())
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    }
+
+    /// The value of a form parameter of the body.
+    pub fn form_param(&self, name: &str) -> Option<String> {
+        self.form()
+            .into_iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v)
+    }
+}
+
+impl fmt::Debug for RecordedRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let names: Vec<&str> = self.headers.iter().map(|(n, _)| n.as_str()).collect();
+        f.debug_struct("RecordedRequest")
+            .field("provider", &self.provider)
+            .field("method", &self.method)
+            .field("path", &self.path)
+            .field("header_names", &names)
+            .field("body_len", &self.body.len())
+            .finish()
+    }
+}
+
+/// What a scripted fault does to a token request.
+#[derive(Clone, Debug)]
+enum FaultAction {
+    /// Answer with this instead of the provider's answer.
+    Respond {
+        status: StatusCode,
+        headers: Vec<(HeaderName, HeaderValue)>,
+        body: Bytes,
+    },
+    /// Close the connection without an answer.
+    Close,
+    /// Answer normally (after the delay).
+    Proceed,
+}
+
+/// A scripted fault for a provider's token requests, queued with
+/// [`Sandbox::fail_next`](crate::Sandbox::fail_next).
+///
+/// ```
+/// use std::time::Duration;
+/// use clientcreds_sandbox::Fault;
+/// use clientcreds_sandbox::http::{HeaderName, HeaderValue, StatusCode};
+///
+/// let unavailable = Fault::status(StatusCode::SERVICE_UNAVAILABLE)
+///     .with_body("down for maintenance")
+///     .with_header(HeaderName::from_static("retry-after"), HeaderValue::from_static("2"));
+/// let slow = Fault::delay(Duration::from_secs(5));
+/// let reset = Fault::close_connection().after(Duration::from_millis(100));
+/// # let _ = (unavailable, slow, reset);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Fault {
+    delay: Duration,
+    action: FaultAction,
+}
+
+impl Fault {
+    /// Answer with this status and an empty body.
+    pub fn status(status: StatusCode) -> Self {
+        Fault {
+            delay: Duration::ZERO,
+            action: FaultAction::Respond {
+                status,
+                headers: Vec::new(),
+                body: Bytes::new(),
+            },
+        }
+    }
+
+    /// Answer with this status and JSON text as the body (`Content-Type: application/json`).
+    pub fn json(status: StatusCode, body: impl Into<Bytes>) -> Self {
+        Fault::status(status)
+            .with_header(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )
+            .with_body(body)
+    }
+
+    /// Close the connection without answering.
+    pub fn close_connection() -> Self {
+        Fault {
+            delay: Duration::ZERO,
+            action: FaultAction::Close,
+        }
+    }
+
+    /// Wait, then answer as the provider would.
+    pub fn delay(delay: Duration) -> Self {
+        Fault {
+            delay,
+            action: FaultAction::Proceed,
+        }
+    }
+
+    /// Wait this long before the fault's action.
+    pub fn after(mut self, delay: Duration) -> Self {
+        self.delay = delay;
+        self
+    }
+
+    /// The body of the answer (no effect on a close or delay fault).
+    pub fn with_body(mut self, body: impl Into<Bytes>) -> Self {
+        if let FaultAction::Respond { body: b, .. } = &mut self.action {
+            *b = body.into();
+        }
+        self
+    }
+
+    /// Add a header to the answer (no effect on a close or delay fault).
+    pub fn with_header(mut self, name: HeaderName, value: HeaderValue) -> Self {
+        if let FaultAction::Respond { headers, .. } = &mut self.action {
+            headers.push((name, value));
+        }
+        self
+    }
+}
+
+/// Marks a response the connection layer turns into a closed connection.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CloseConnection;
+
+/// Run the next scripted fault of `provider`, if any: `Some(answer)` replaces the provider's
+/// answer, `None` lets the request proceed.
+pub(crate) async fn take_fault(shared: &Shared, provider: Provider) -> Option<Response> {
+    let fault = shared.lock().faults[provider.index()].pop_front()?;
+    if !fault.delay.is_zero() {
+        tokio::time::sleep(fault.delay).await;
+    }
+    match fault.action {
+        FaultAction::Proceed => None,
+        FaultAction::Close => {
+            let mut response = StatusCode::INTERNAL_SERVER_ERROR.into_response();
+            response.extensions_mut().insert(CloseConnection);
+            Some(response)
+        }
+        FaultAction::Respond {
+            status,
+            headers,
+            body,
+        } => {
+            let mut response = (status, body).into_response();
+            response.headers_mut().remove(http::header::CONTENT_TYPE);
+            for (name, value) in headers {
+                response.headers_mut().append(name, value);
+            }
+            Some(response)
+        }
+    }
+}
