@@ -29,9 +29,11 @@ use crate::pki::{Ca, CertAndKey};
 const READY_TIMEOUT: Duration = Duration::from_secs(180);
 /// How long a CRD may take to become established.
 const CRD_TIMEOUT: Duration = Duration::from_secs(60);
-/// The controllers kube-controller-manager runs.
-const CONTROLLERS: &str =
-    "garbage-collector-controller,namespace-controller,serviceaccount-controller";
+/// The controllers kube-controller-manager runs: owner-reference garbage collection, namespace
+/// deletion, each namespace's `default` ServiceAccount, and the rules of the aggregated
+/// ClusterRoles (`admin`, `edit`, `view`).
+const CONTROLLERS: &str = "garbage-collector-controller,namespace-controller,\
+                           serviceaccount-controller,clusterrole-aggregation-controller";
 /// The kubeconfig context, cluster and admin user name.
 const CONTEXT: &str = "clientcreds-e2e";
 /// The admin user (in `system:masters`, so not subject to RBAC).
@@ -41,7 +43,7 @@ const KEEP_ENV: &str = "CLIENTCREDS_KEEP_CONTROL_PLANE";
 
 /// A running Kubernetes control plane: etcd, kube-apiserver (RBAC on, client-certificate
 /// authentication, service-account token signing) and kube-controller-manager (garbage
-/// collector, namespace and service-account controllers), all on free loopback ports, with their
+/// collector, namespace, service-account and ClusterRole-aggregation controllers), all on free loopback ports, with their
 /// data, certificates, kubeconfigs and logs in a temporary directory.
 ///
 /// Dropping it kills the servers and removes the directory — also when the test panics, in which
@@ -247,6 +249,27 @@ impl ControlPlane {
         validate_identity(user, groups)?;
         let cert = self.ca.client_cert(user, groups)?;
         client(&self.server_url, &self.ca, &cert)
+    }
+
+    /// A client authenticated as the service account `namespace/name`: user
+    /// `system:serviceaccount:<namespace>:<name>` in the groups `system:serviceaccounts` and
+    /// `system:serviceaccounts:<namespace>`, so RoleBindings to that ServiceAccount (say, the
+    /// ones a Helm chart installs) apply to it. The ServiceAccount object need not exist.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::InvalidIdentity`] for an empty namespace or name.
+    pub fn service_account_client(&self, namespace: &str, name: &str) -> Result<Client, Error> {
+        if namespace.is_empty() || name.is_empty() {
+            return Err(Error::InvalidIdentity {
+                field: "service account",
+                value: format!("{namespace}/{name}"),
+                reason: "namespace and name must not be empty",
+            });
+        }
+        let user = format!("system:serviceaccount:{namespace}:{name}");
+        let ns_group = format!("system:serviceaccounts:{namespace}");
+        self.client_for(&user, &["system:serviceaccounts", &ns_group])
     }
 
     /// Writes a kubeconfig authenticating as `user` in `groups` (like [`Self::client_for`]) and

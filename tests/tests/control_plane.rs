@@ -464,3 +464,41 @@ fn a_panicking_test_keeps_the_logs() {
         log.display()
     );
 }
+
+#[tokio::test]
+async fn a_service_account_has_what_its_bindings_grant() {
+    let cp = start().await;
+    let admin = cp.admin_client();
+    create_namespace(&admin, "ops").await;
+    let binding: RoleBinding = serde_json::from_value(json!({
+        "metadata": {"name": "operator-view", "namespace": "ops"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
+        "subjects": [{"kind": "ServiceAccount", "name": "operator", "namespace": "ops"}]
+    }))
+    .unwrap();
+    Api::<RoleBinding>::namespaced(admin, "ops")
+        .create(&PostParams::default(), &binding)
+        .await
+        .unwrap();
+
+    let sa = cp.service_account_client("ops", "operator").unwrap();
+    eventually("the service account's grant to take effect", || async {
+        Api::<ConfigMap>::namespaced(sa.clone(), "ops")
+            .list(&Default::default())
+            .await
+            .ok()
+    })
+    .await;
+    // `view` does not include Secrets, and the binding is only in `ops`.
+    let err = Api::<Secret>::namespaced(sa.clone(), "ops")
+        .list(&Default::default())
+        .await
+        .unwrap_err();
+    assert_eq!(status_code(&err), Some(403), "{err}");
+    let err = Api::<ConfigMap>::namespaced(sa, "default")
+        .list(&Default::default())
+        .await
+        .unwrap_err();
+    assert_eq!(status_code(&err), Some(403), "{err}");
+    assert!(cp.service_account_client("", "operator").is_err());
+}
