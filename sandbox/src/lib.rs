@@ -334,66 +334,32 @@ impl Sandbox {
 
     /// Azupay's endpoint and the default (first configured) Azupay client.
     pub fn azupay(&self) -> AzupayEndpoints {
-        let prefix = self.shared.prefix_url(Provider::Azupay);
-        let state = self.shared.lock();
-        let (client_id, api_key) = state
-            .azupay
-            .first()
-            .map(|a| (a.client_id.clone(), a.api_key.clone()))
-            .unwrap_or_default();
-        AzupayEndpoints {
-            endpoint: format!("{prefix}/v1"),
-            client_id,
-            api_key,
-            token_url: format!("{prefix}/oauth2/token"),
-            resource_url: format!("{prefix}/v1/balance"),
-        }
-    }
-
-    fn endpoints(&self, provider: Provider, token_path: &str) -> ProviderEndpoints {
-        let prefix = self.shared.prefix_url(provider);
-        let state = self.shared.lock();
-        let (client_id, client_secret) = state.clients[provider.index()]
-            .first()
-            .map(|c| (c.id.clone(), c.secret.clone()))
-            .unwrap_or_default();
-        ProviderEndpoints {
-            token_url: format!("{prefix}{token_path}"),
-            client_id,
-            client_secret,
-            resource_url: format!("{prefix}/resource"),
-        }
+        azupay_endpoints(&self.shared)
     }
 
     /// Autopay's endpoints and default client.
     pub fn autopay(&self) -> ProviderEndpoints {
-        self.endpoints(Provider::Autopay, "/oauth/token")
+        endpoints(&self.shared, Provider::Autopay)
     }
 
     /// PayU's endpoints and default client.
     pub fn payu(&self) -> ProviderEndpoints {
-        self.endpoints(Provider::Payu, "/oauth/token")
+        endpoints(&self.shared, Provider::Payu)
     }
 
     /// Pyng's endpoints and default client.
     pub fn pyng(&self) -> ProviderEndpoints {
-        self.endpoints(Provider::Pyng, "/billing/oauth2/token")
+        endpoints(&self.shared, Provider::Pyng)
     }
 
     /// Afterpay's endpoints and default client.
     pub fn afterpay(&self) -> ProviderEndpoints {
-        self.endpoints(Provider::Afterpay, "/oauth2/token")
+        endpoints(&self.shared, Provider::Afterpay)
     }
 
     /// All of the above, serialisable as the `clientcreds sandbox --json` line.
     pub fn credentials(&self) -> SandboxCredentials {
-        SandboxCredentials {
-            azupay: self.azupay(),
-            autopay: self.autopay(),
-            payu: self.payu(),
-            pyng: self.pyng(),
-            afterpay: self.afterpay(),
-        }
+        credentials_of(&self.shared)
     }
 
     /// Every request received so far (admin paths excluded), oldest first.
@@ -496,5 +462,52 @@ impl Sandbox {
         let mut state = self.shared.lock();
         state.payu_rate_limit = limit;
         state.payu_window = None;
+    }
+}
+
+fn azupay_endpoints(shared: &Shared) -> AzupayEndpoints {
+    let prefix = shared.prefix_url(Provider::Azupay);
+    let state = shared.lock();
+    let (client_id, api_key) = state
+        .azupay
+        .first()
+        .map(|a| (a.client_id.clone(), a.api_key.clone()))
+        .unwrap_or_default();
+    AzupayEndpoints {
+        endpoint: format!("{prefix}/v1"),
+        client_id,
+        api_key,
+        token_url: format!("{prefix}/oauth2/token"),
+        resource_url: format!("{prefix}/v1/balance"),
+    }
+}
+
+fn endpoints(shared: &Shared, provider: Provider) -> ProviderEndpoints {
+    let token_path = match provider {
+        Provider::Autopay | Provider::Payu => "/oauth/token",
+        Provider::Pyng => "/billing/oauth2/token",
+        Provider::Azupay | Provider::Afterpay => "/oauth2/token",
+    };
+    let prefix = shared.prefix_url(provider);
+    let state = shared.lock();
+    let (client_id, client_secret) = state.clients[provider.index()]
+        .first()
+        .map(|c| (c.id.clone(), c.secret.clone()))
+        .unwrap_or_default();
+    ProviderEndpoints {
+        token_url: format!("{prefix}{token_path}"),
+        client_id,
+        client_secret,
+        resource_url: format!("{prefix}/resource"),
+    }
+}
+
+pub(crate) fn credentials_of(shared: &Shared) -> SandboxCredentials {
+    SandboxCredentials {
+        azupay: azupay_endpoints(shared),
+        autopay: endpoints(shared, Provider::Autopay),
+        payu: endpoints(shared, Provider::Payu),
+        pyng: endpoints(shared, Provider::Pyng),
+        afterpay: endpoints(shared, Provider::Afterpay),
     }
 }
