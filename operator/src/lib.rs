@@ -12,4 +12,7 @@
 #![warn(missing_docs)]
 #![deny(unreachable_pub)]
 
+pub mod build;
 pub mod crd;
+pub mod refresh;
+pub mod validate;

@@ -1,0 +1,224 @@
+//! Validation of an `OAuthClient` beyond what the CRD's CEL rules can check: pure functions.
+//!
+//! ```
+//! use clientcreds_operator::validate::scopes_outside;
+//!
+//! let allowed = ["RestAPI/GET:balance".to_owned()];
+//! let requested = ["RestAPI/GET:balance".to_owned(), "RestAPI/POST:payment".to_owned()];
+//! assert_eq!(scopes_outside(&allowed, &requested), ["RestAPI/POST:payment"]);
+//! ```
+
+use crate::crd::{OAuthClientSpec, ProviderKind};
+
+/// Checks that can fail on an object the API server accepted. Each message names the field and
+/// the fix. `namespace` is the OAuthClient's namespace.
+pub fn validate(namespace: &str, spec: &OAuthClientSpec) -> Result<(), Vec<String>> {
+    let mut problems = Vec::new();
+    let mut same_namespace = |field: &str, ns: Option<&str>| {
+        if let Some(ns) = ns
+            && ns != namespace
+        {
+            problems.push(format!(
+                "{field} is {ns:?} but references must stay in the OAuthClient's namespace \
+                 {namespace:?}: remove {field} or create the Secret in {namespace:?}"
+            ));
+        }
+    };
+    if let Some(azupay) = &spec.azupay {
+        same_namespace(
+            "spec.azupay.apiKeySecretRef.namespace",
+            azupay.api_key_secret_ref.namespace.as_deref(),
+        );
+    }
+    if let Some(creds) = &spec.credentials_secret_ref {
+        same_namespace(
+            "spec.credentialsSecretRef.namespace",
+            creds.namespace.as_deref(),
+        );
+    }
+    // The CEL rules say the same; repeated here for API servers without CEL validation.
+    match spec.provider {
+        ProviderKind::Azupay => {
+            if spec.azupay.is_none() {
+                problems.push("spec.azupay is required when provider is azupay: add endpoint, clientId and apiKeySecretRef".into());
+            }
+            if spec.credentials.is_none() {
+                problems.push("spec.credentials is required when provider is azupay: name the Secret for the one-time client secret".into());
+            }
+        }
+        ProviderKind::Pyng | ProviderKind::Afterpay | ProviderKind::Generic => {
+            if spec.token_url.is_none() {
+                problems.push(format!(
+                    "spec.tokenUrl is required for provider {}: set the provider's token endpoint",
+                    spec.provider.as_str()
+                ));
+            }
+        }
+        ProviderKind::Autopay | ProviderKind::Payu => {}
+    }
+    if spec.provider != ProviderKind::Azupay && spec.credentials_secret_ref.is_none() {
+        problems.push(format!(
+            "spec.credentialsSecretRef is required for provider {}: name the Secret with client_id and client_secret",
+            spec.provider.as_str()
+        ));
+    }
+    if spec.tokens.is_empty() {
+        problems.push("spec.tokens must list at least one token Secret".into());
+    }
+    if spec.provider == ProviderKind::Pyng {
+        for (i, t) in spec.tokens.iter().enumerate() {
+            if t.scopes.is_empty() {
+                problems.push(format!(
+                    "spec.tokens[{i}].scopes must not be empty for provider pyng: Pyng requires a scope"
+                ));
+            }
+        }
+    }
+    if spec.provider == ProviderKind::Payu {
+        for (i, t) in spec.tokens.iter().enumerate() {
+            if t.scopes.len() > 3 {
+                problems.push(format!(
+                    "spec.tokens[{i}].scopes has {} scopes but PayU accepts at most 3: split it into several token Secrets",
+                    t.scopes.len()
+                ));
+            }
+        }
+    }
+    let fraction = spec.lifetime_fraction();
+    if !(fraction > 0.0 && fraction < 1.0) {
+        problems
+            .push("spec.refresh.atLifetimeFraction must be greater than 0 and less than 1".into());
+    }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems)
+    }
+}
+
+/// The requested scopes that are not in `allowed` (Azupay's `oauth2AllowedScopes`), in order.
+pub fn scopes_outside(allowed: &[String], requested: &[String]) -> Vec<String> {
+    requested
+        .iter()
+        .filter(|s| !allowed.iter().any(|a| a == *s))
+        .cloned()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::{
+        AzupaySpec, CredentialsSecretRef, CredentialsStore, SecretKeyRef, TokenSecretSpec,
+    };
+
+    fn spec(provider: ProviderKind) -> OAuthClientSpec {
+        OAuthClientSpec {
+            provider,
+            azupay: None,
+            credentials_secret_ref: Some(CredentialsSecretRef {
+                name: "creds".into(),
+                client_id_key: None,
+                client_secret_key: None,
+                namespace: None,
+            }),
+            token_url: Some("https://example.test/token".into()),
+            audience: None,
+            credentials: None,
+            tokens: vec![TokenSecretSpec {
+                secret_name: "tok".into(),
+                scopes: vec!["a".into()],
+            }],
+            refresh: None,
+        }
+    }
+
+    #[test]
+    fn a_plain_spec_is_valid() {
+        assert_eq!(validate("ns", &spec(ProviderKind::Payu)), Ok(()));
+    }
+
+    #[test]
+    fn cross_namespace_references_are_refused_with_the_field_named() {
+        let mut s = spec(ProviderKind::Payu);
+        s.credentials_secret_ref.as_mut().unwrap().namespace = Some("other".into());
+        let err = validate("ns", &s).unwrap_err();
+        assert_eq!(err.len(), 1);
+        assert!(
+            err[0].contains("spec.credentialsSecretRef.namespace"),
+            "{err:?}"
+        );
+        // the own namespace spelled out is fine
+        s.credentials_secret_ref.as_mut().unwrap().namespace = Some("ns".into());
+        assert_eq!(validate("ns", &s), Ok(()));
+
+        let mut s = spec(ProviderKind::Azupay);
+        s.credentials_secret_ref = None;
+        s.token_url = None;
+        s.credentials = Some(CredentialsStore {
+            secret_name: "c".into(),
+            deletion_policy: Default::default(),
+        });
+        s.azupay = Some(AzupaySpec {
+            endpoint: "https://azupay.test/v1".into(),
+            client_id: "BIZ".into(),
+            api_key_secret_ref: SecretKeyRef {
+                name: "k".into(),
+                key: "apiKey".into(),
+                namespace: Some("kube-system".into()),
+            },
+        });
+        let err = validate("ns", &s).unwrap_err();
+        assert!(
+            err[0].contains("spec.azupay.apiKeySecretRef.namespace"),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn provider_specific_requirements() {
+        let mut s = spec(ProviderKind::Pyng);
+        s.tokens[0].scopes.clear();
+        s.token_url = None;
+        let err = validate("ns", &s).unwrap_err();
+        assert!(err.iter().any(|e| e.contains("spec.tokenUrl")), "{err:?}");
+        assert!(
+            err.iter().any(|e| e.contains("spec.tokens[0].scopes")),
+            "{err:?}"
+        );
+
+        let mut s = spec(ProviderKind::Payu);
+        s.tokens[0].scopes = vec!["a".into(), "b".into(), "c".into(), "d".into()];
+        assert!(validate("ns", &s).unwrap_err()[0].contains("at most 3"));
+
+        let mut s = spec(ProviderKind::Azupay);
+        s.credentials_secret_ref = None;
+        let err = validate("ns", &s).unwrap_err();
+        assert!(
+            err.iter().any(|e| e.contains("spec.azupay is required")),
+            "{err:?}"
+        );
+        assert!(
+            err.iter()
+                .any(|e| e.contains("spec.credentials is required")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn scopes_outside_the_allowed_set() {
+        let allowed = vec![
+            "RestAPI/GET:balance".to_owned(),
+            "RestAPI/GET:payment".to_owned(),
+        ];
+        assert!(scopes_outside(&allowed, &["RestAPI/GET:balance".into()]).is_empty());
+        assert!(scopes_outside(&allowed, &[]).is_empty());
+        assert_eq!(
+            scopes_outside(
+                &allowed,
+                &["RestAPI/GET:balance".into(), "RestAPI/POST:x".into()]
+            ),
+            vec!["RestAPI/POST:x".to_owned()]
+        );
+    }
+}
