@@ -150,12 +150,18 @@ impl Error {
         }
     }
 
-    /// A short, stable label for metrics and logs: the OAuth error code, or the variant name.
-    pub fn kind(&self) -> &str {
+    /// A short, stable label for metrics and logs: the OAuth error code (`other_oauth_error`
+    /// for codes outside [`OAuthErrorCode`]'s list, so a server cannot create unbounded label
+    /// values), or the variant name.
+    pub fn kind(&self) -> &'static str {
         match self {
             Error::TokenEndpoint {
+                code: Some(OAuthErrorCode::Other(_)),
+                ..
+            } => "other_oauth_error",
+            Error::TokenEndpoint {
                 code: Some(code), ..
-            } => code.as_str(),
+            } => code.static_str(),
             Error::TokenEndpoint { code: None, .. } => "http_error",
             Error::Transport { .. } => "transport",
             Error::InvalidResponse(_) => "invalid_response",
@@ -166,7 +172,6 @@ impl Error {
         }
     }
 
-    #[allow(dead_code)] // used by the builders
     pub(crate) fn config(field: &'static str, message: impl Into<String>) -> Self {
         Error::Config {
             field,
@@ -224,6 +229,13 @@ impl OAuthErrorCode {
     /// The code as it appears in the `error` field.
     pub fn as_str(&self) -> &str {
         match self {
+            Self::Other(other) => other,
+            known => known.static_str(),
+        }
+    }
+
+    fn static_str(&self) -> &'static str {
+        match self {
             Self::InvalidRequest => "invalid_request",
             Self::InvalidClient => "invalid_client",
             Self::InvalidGrant => "invalid_grant",
@@ -234,7 +246,7 @@ impl OAuthErrorCode {
             Self::RateLimitExceeded => "rate_limit_exceeded",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
-            Self::Other(other) => other,
+            Self::Other(_) => "other_oauth_error",
         }
     }
 

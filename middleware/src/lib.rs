@@ -4,12 +4,13 @@
 //! requests tokens the way each provider expects, and a tower layer that puts a valid
 //! `Authorization: Bearer …` on every request of any tower-based client.
 //!
-//! - `ClientCredentials` describes one client at one token endpoint: client authentication
+//! - [`ClientCredentials`] describes one client at one token endpoint: client authentication
 //!   (`Basic`, `Post` or `Json`), scopes, audience, resource, extra parameters and headers.
-//!   `Provider` presets build it for Azupay, Autopay, PayU, Pyng and Afterpay.
-//! - `ClientCredentials::request_token` makes one token request over an `HttpClient` and
+//!   [`Provider`] presets build it for Azupay, Autopay, PayU, Pyng and Afterpay.
+//! - [`ClientCredentials::request_token`] makes one token request over an [`HttpClient`] and
 //!   returns a [`Token`] — or a typed [`Error`] carrying the OAuth error code, HTTP status and
-//!   `retry_after`.
+//!   `retry_after`. Each request is a `tracing` span (`clientcreds.token_request`: endpoint
+//!   host, status, duration, error code) and counted in [`TOKEN_REQUESTS`].
 //! - Secrets and tokens never appear in `Debug`, `Display`, errors or tracing fields.
 //!
 //! ```
@@ -24,12 +25,25 @@
 #![warn(missing_docs)]
 #![deny(unreachable_pub)]
 
+pub mod azupay;
 pub mod bearer;
 pub mod cache;
+pub mod credentials;
 pub mod error;
+pub mod http;
+pub mod provider;
+mod request;
+mod response;
 pub mod source;
 pub mod telemetry;
 pub mod token;
 
+pub use azupay::AzupayConnectionDetails;
+pub use credentials::{
+    BasicEncoding, CacheKey, ClientAuth, ClientCredentials, ClientCredentialsBuilder,
+};
 pub use error::{Error, OAuthErrorCode};
+pub use http::{HttpClient, HttpClientBuilder};
+pub use provider::{Env, Provider};
+pub use request::{TOKEN_REQUEST_DURATION, TOKEN_REQUESTS, basic_authorization};
 pub use token::Token;

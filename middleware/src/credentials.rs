@@ -1,0 +1,709 @@
+//! [`ClientCredentials`]: one OAuth 2.0 client at one token endpoint.
+//!
+//! ```
+//! use clientcreds::{ClientAuth, ClientCredentials};
+//! use secrecy::SecretString;
+//!
+//! let credentials = ClientCredentials::builder(
+//!     "https://sample.pyng.com.au/billing/oauth2/token",
+//!     "s6BhdRkqt3",
+//!     SecretString::from("gX1fBat3bV"),
+//! )
+//! .auth(ClientAuth::Basic)
+//! .scope("billing:customers:read")
+//! .build()?;
+//! assert_eq!(credentials.cache_key().scopes(), ["billing:customers:read"]);
+//! // Debug never shows the secret.
+//! assert!(!format!("{credentials:?}").contains("gX1fBat3bV"));
+//! # Ok::<(), clientcreds::Error>(())
+//! ```
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::header::{HeaderMap, HeaderName, HeaderValue};
+use secrecy::{ExposeSecret, SecretString};
+use url::Url;
+
+use crate::{Error, HttpClient, Token};
+
+/// How the client authenticates to the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum ClientAuth {
+    /// `Authorization: Basic base64(id:secret)` with a form body (RFC 6749 §2.3.1,
+    /// `client_secret_basic`). Pyng, Afterpay.
+    #[default]
+    Basic,
+    /// `client_id` and `client_secret` in the form body (`client_secret_post`). Azupay, PayU.
+    Post,
+    /// A JSON body with `client_id`, `client_secret` and the other parameters,
+    /// `Content-Type: application/json`. Autopay.
+    Json,
+}
+
+/// How the client id and secret are encoded before base64 in [`ClientAuth::Basic`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum BasicEncoding {
+    /// Percent-encode both as RFC 6749 §2.3.1 requires; a space becomes `%20` (which every
+    /// server's decoder reads back, where `+` is misread by some). Unreserved characters
+    /// (`A-Z a-z 0-9 - . _ ~`) stay as they are, so ordinary ids and secrets are unchanged.
+    #[default]
+    FormUrlEncoded,
+    /// Use both as they are (RFC 7617 style), for servers that do not decode them. The client
+    /// id must then not contain `:`.
+    Raw,
+}
+
+/// What distinguishes one token from another for the same client: the requested scopes
+/// (sorted, deduplicated), audience and resource.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CacheKey {
+    scopes: Vec<String>,
+    audience: Option<String>,
+    resource: Option<String>,
+}
+
+impl CacheKey {
+    /// The requested scopes, sorted and deduplicated.
+    pub fn scopes(&self) -> &[String] {
+        &self.scopes
+    }
+
+    /// The requested audience.
+    pub fn audience(&self) -> Option<&str> {
+        self.audience.as_deref()
+    }
+
+    /// The requested resource (RFC 8707).
+    pub fn resource(&self) -> Option<&str> {
+        self.resource.as_deref()
+    }
+}
+
+impl fmt::Display for CacheKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "scope={:?}", self.scopes.join(" "))?;
+        if let Some(audience) = &self.audience {
+            write!(f, " audience={audience:?}")?;
+        }
+        if let Some(resource) = &self.resource {
+            write!(f, " resource={resource:?}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Provider-specific rules checked by [`ClientCredentialsBuilder::build`].
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Rules {
+    pub(crate) provider: Option<&'static str>,
+    pub(crate) require_scope: bool,
+    pub(crate) max_scopes: Option<usize>,
+    pub(crate) allowed_scopes: Option<Vec<String>>,
+    pub(crate) required_audience: Option<&'static str>,
+    pub(crate) grant_type_error: Option<String>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) token_url: Url,
+    pub(crate) client_id: String,
+    pub(crate) client_secret: SecretString,
+    pub(crate) auth: ClientAuth,
+    pub(crate) basic_encoding: BasicEncoding,
+    /// The scopes in the order they were given (deduplicated).
+    pub(crate) scopes: Vec<String>,
+    pub(crate) params: Vec<(String, String)>,
+    pub(crate) headers: HeaderMap,
+    pub(crate) default_lifetime: Option<Duration>,
+    pub(crate) cache_key: CacheKey,
+    pub(crate) provider: Option<&'static str>,
+}
+
+/// One OAuth 2.0 client at one token endpoint (RFC 6749 §4.4).
+///
+/// Cheap to clone. `Debug` shows everything but the secret. Build it with
+/// [`ClientCredentials::builder`] or a [`Provider`](crate::Provider) preset.
+#[derive(Clone)]
+pub struct ClientCredentials {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl ClientCredentials {
+    /// Starts a builder for a client at `token_url`.
+    ///
+    /// The URL is checked by [`ClientCredentialsBuilder::build`]: `https://`, or `http://` only
+    /// for a loopback host or after [`allow_insecure_http`](ClientCredentialsBuilder::allow_insecure_http).
+    pub fn builder(
+        token_url: impl AsRef<str>,
+        client_id: impl Into<String>,
+        client_secret: SecretString,
+    ) -> ClientCredentialsBuilder {
+        ClientCredentialsBuilder {
+            token_url: token_url.as_ref().to_owned(),
+            client_id: client_id.into(),
+            client_secret,
+            auth: ClientAuth::default(),
+            basic_encoding: BasicEncoding::default(),
+            scopes: Vec::new(),
+            audience: None,
+            resource: None,
+            params: Vec::new(),
+            headers: Vec::new(),
+            allow_insecure_http: false,
+            default_lifetime: None,
+            rules: Rules::default(),
+        }
+    }
+
+    /// What distinguishes tokens: scopes (sorted, deduplicated), audience, resource.
+    pub fn cache_key(&self) -> &CacheKey {
+        &self.inner.cache_key
+    }
+
+    /// The token endpoint.
+    pub fn token_url(&self) -> &Url {
+        &self.inner.token_url
+    }
+
+    /// The client id.
+    pub fn client_id(&self) -> &str {
+        &self.inner.client_id
+    }
+
+    /// How the client authenticates.
+    pub fn auth(&self) -> ClientAuth {
+        self.inner.auth
+    }
+
+    /// The requested scopes, in the order given.
+    pub fn scopes(&self) -> &[String] {
+        &self.inner.scopes
+    }
+
+    /// The lifetime used when a response has neither `expires_in` nor a JWT `exp` claim.
+    pub fn default_lifetime(&self) -> Option<Duration> {
+        self.inner.default_lifetime
+    }
+
+    /// The preset this client was built from, if any (`"azupay"`, `"payu"`, …).
+    pub fn provider(&self) -> Option<&'static str> {
+        self.inner.provider
+    }
+
+    /// Requests one token, without caching. `http` is the transport to use.
+    ///
+    /// Each call is one request to the token endpoint: use a cache (a token source) in front
+    /// of it for anything that runs more than once per token lifetime.
+    pub async fn request_token(&self, http: &HttpClient) -> Result<Token, Error> {
+        crate::request::request_token(self, http).await
+    }
+
+    /// The requested scopes joined by spaces, or `None`.
+    pub(crate) fn scope_string(&self) -> Option<String> {
+        (!self.inner.scopes.is_empty()).then(|| self.inner.scopes.join(" "))
+    }
+
+    /// The secret, for encoding the request only.
+    pub(crate) fn secret(&self) -> &str {
+        self.inner.client_secret.expose_secret()
+    }
+}
+
+impl fmt::Debug for ClientCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let inner = &self.inner;
+        f.debug_struct("ClientCredentials")
+            .field("token_url", &inner.token_url.as_str())
+            .field("client_id", &inner.client_id)
+            .field("client_secret", &"[redacted]")
+            .field("auth", &inner.auth)
+            .field("scopes", &inner.scopes)
+            .field("audience", &inner.cache_key.audience)
+            .field("resource", &inner.cache_key.resource)
+            .field(
+                "params",
+                &inner.params.iter().map(|(k, _)| k).collect::<Vec<_>>(),
+            )
+            .field("headers", &inner.headers.keys().collect::<Vec<_>>())
+            .field("default_lifetime", &inner.default_lifetime)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builder of [`ClientCredentials`]; every check happens in [`build`](Self::build).
+#[must_use]
+pub struct ClientCredentialsBuilder {
+    token_url: String,
+    client_id: String,
+    client_secret: SecretString,
+    auth: ClientAuth,
+    basic_encoding: BasicEncoding,
+    scopes: Vec<String>,
+    audience: Option<String>,
+    resource: Option<String>,
+    params: Vec<(String, String)>,
+    headers: Vec<(String, String)>,
+    allow_insecure_http: bool,
+    default_lifetime: Option<Duration>,
+    pub(crate) rules: Rules,
+}
+
+impl fmt::Debug for ClientCredentialsBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientCredentialsBuilder")
+            .field("token_url", &self.token_url)
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .field("auth", &self.auth)
+            .field("scopes", &self.scopes)
+            .field("audience", &self.audience)
+            .field("resource", &self.resource)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Parameters with their own builder method (or fixed by the protocol).
+const RESERVED_PARAMS: &[&str] = &[
+    "grant_type",
+    "client_id",
+    "client_secret",
+    "scope",
+    "audience",
+    "resource",
+];
+/// Headers the request sets itself.
+const RESERVED_HEADERS: &[&str] = &["authorization", "content-type", "content-length", "host"];
+
+impl ClientCredentialsBuilder {
+    /// Replaces the token URL (e.g. to point a preset at a sandbox).
+    pub fn token_url(mut self, token_url: impl AsRef<str>) -> Self {
+        self.token_url = token_url.as_ref().to_owned();
+        self
+    }
+
+    /// How the client authenticates (default [`ClientAuth::Basic`]).
+    pub fn auth(mut self, auth: ClientAuth) -> Self {
+        self.auth = auth;
+        self
+    }
+
+    /// How the id and secret are encoded for [`ClientAuth::Basic`]
+    /// (default [`BasicEncoding::FormUrlEncoded`]).
+    pub fn basic_encoding(mut self, encoding: BasicEncoding) -> Self {
+        self.basic_encoding = encoding;
+        self
+    }
+
+    /// Adds a scope. A string with spaces adds each space-separated scope.
+    pub fn scope(mut self, scope: impl AsRef<str>) -> Self {
+        self.scopes
+            .extend(scope.as_ref().split_whitespace().map(str::to_owned));
+        self
+    }
+
+    /// Adds scopes.
+    pub fn scopes<I, S>(mut self, scopes: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        for scope in scopes {
+            self = self.scope(scope);
+        }
+        self
+    }
+
+    /// Sets the `audience` parameter.
+    pub fn audience(mut self, audience: impl Into<String>) -> Self {
+        self.audience = Some(audience.into());
+        self
+    }
+
+    /// Sets the `resource` parameter (RFC 8707).
+    pub fn resource(mut self, resource: impl Into<String>) -> Self {
+        self.resource = Some(resource.into());
+        self
+    }
+
+    /// Adds an extra request parameter (form field or JSON string member).
+    pub fn param(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.params.push((name.into(), value.into()));
+        self
+    }
+
+    /// Adds an extra header to the token request.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Allows an `http://` token URL on a host that is not loopback (default `false`). The
+    /// secret then crosses the network in clear text: only for trusted test networks.
+    pub fn allow_insecure_http(mut self, allow: bool) -> Self {
+        self.allow_insecure_http = allow;
+        self
+    }
+
+    /// The lifetime assumed when a response has neither `expires_in` nor a JWT `exp` claim.
+    /// Without it such a response is an error: a token is never assumed to live forever.
+    pub fn default_lifetime(mut self, lifetime: Duration) -> Self {
+        self.default_lifetime = Some(lifetime);
+        self
+    }
+
+    /// Checks everything and builds the client.
+    pub fn build(self) -> Result<ClientCredentials, Error> {
+        let provider = self.rules.provider;
+        let preset = |msg: String| match provider {
+            Some(p) => format!("{msg} (preset {p})"),
+            None => msg,
+        };
+        if let Some(message) = self.rules.grant_type_error.clone() {
+            return Err(Error::config("grant_type", message));
+        }
+        let token_url = check_token_url(&self.token_url, self.allow_insecure_http)?;
+        if self.client_id.is_empty() {
+            return Err(Error::config(
+                "client_id",
+                "is empty; set the client id the provider issued",
+            ));
+        }
+        if self.client_id.chars().any(char::is_control) {
+            return Err(Error::config("client_id", "contains control characters"));
+        }
+        if self.client_secret.expose_secret().is_empty() {
+            return Err(Error::config(
+                "client_secret",
+                "is empty; pass the client secret the provider issued",
+            ));
+        }
+        if self.auth == ClientAuth::Basic
+            && self.basic_encoding == BasicEncoding::Raw
+            && self.client_id.contains(':')
+        {
+            return Err(Error::config(
+                "client_id",
+                "contains ':', which Basic authentication cannot carry raw; use \
+                 BasicEncoding::FormUrlEncoded or ClientAuth::Post",
+            ));
+        }
+        let mut scopes: Vec<String> = Vec::new();
+        for scope in self.scopes {
+            if let Some(bad) = scope.chars().find(|c| !is_scope_char(*c)) {
+                return Err(Error::config(
+                    "scope",
+                    format!(
+                        "{scope:?} contains {bad:?}; a scope is printable ASCII without spaces, \
+                         '\"' or '\\' (RFC 6749 §3.3)"
+                    ),
+                ));
+            }
+            if !scopes.contains(&scope) {
+                scopes.push(scope);
+            }
+        }
+        if self.rules.require_scope && scopes.is_empty() {
+            return Err(Error::config(
+                "scope",
+                preset("the provider requires at least one scope; add one with .scope(..)".into()),
+            ));
+        }
+        if let Some(max) = self.rules.max_scopes
+            && scopes.len() > max
+        {
+            return Err(Error::config(
+                "scope",
+                preset(format!(
+                    "{} scopes requested but the provider accepts at most {max}; request fewer \
+                     scopes per token",
+                    scopes.len()
+                )),
+            ));
+        }
+        if let Some(allowed) = &self.rules.allowed_scopes
+            && !allowed.is_empty()
+            && let Some(bad) = scopes.iter().find(|s| !allowed.contains(s))
+        {
+            return Err(Error::config(
+                "scope",
+                preset(format!(
+                    "{bad:?} is not in the client's allowed scopes ({}); request only allowed \
+                     scopes",
+                    allowed.join(" ")
+                )),
+            ));
+        }
+        if let Some(required) = self.rules.required_audience
+            && self.audience.as_deref() != Some(required)
+        {
+            return Err(Error::config(
+                "audience",
+                preset(format!("must be {required:?}")),
+            ));
+        }
+        for (name, value) in [("audience", &self.audience), ("resource", &self.resource)] {
+            if value.as_deref() == Some("") {
+                return Err(Error::config(name, "is empty; leave it unset instead"));
+            }
+        }
+        for (name, _) in &self.params {
+            if name.is_empty() {
+                return Err(Error::config("param", "a parameter name is empty"));
+            }
+            if RESERVED_PARAMS.contains(&name.as_str()) {
+                return Err(Error::config(
+                    "param",
+                    format!(
+                        "{name:?} is set by the client itself; use the builder method of the \
+                         same name"
+                    ),
+                ));
+            }
+        }
+        let mut headers = HeaderMap::new();
+        for (name, value) in &self.headers {
+            let header_name = HeaderName::try_from(name.as_str()).map_err(|_| {
+                Error::config("header", format!("{name:?} is not a valid header name"))
+            })?;
+            if RESERVED_HEADERS.contains(&header_name.as_str()) {
+                return Err(Error::config(
+                    "header",
+                    format!("{name:?} is set by the client itself and cannot be overridden"),
+                ));
+            }
+            let mut header_value = HeaderValue::try_from(value.as_str()).map_err(|_| {
+                Error::config(
+                    "header",
+                    format!("the value of {name:?} is not a valid header value"),
+                )
+            })?;
+            header_value.set_sensitive(true);
+            headers.append(header_name, header_value);
+        }
+        if self.default_lifetime == Some(Duration::ZERO) {
+            return Err(Error::config(
+                "default_lifetime",
+                "must be longer than zero",
+            ));
+        }
+        let mut sorted = scopes.clone();
+        sorted.sort();
+        let cache_key = CacheKey {
+            scopes: sorted,
+            audience: self.audience,
+            resource: self.resource,
+        };
+        Ok(ClientCredentials {
+            inner: Arc::new(Inner {
+                token_url,
+                client_id: self.client_id,
+                client_secret: self.client_secret,
+                auth: self.auth,
+                basic_encoding: self.basic_encoding,
+                scopes,
+                params: self.params,
+                headers,
+                default_lifetime: self.default_lifetime,
+                cache_key,
+                provider,
+            }),
+        })
+    }
+}
+
+/// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.
+fn is_scope_char(c: char) -> bool {
+    matches!(c, '\x21' | '\x23'..='\x5B' | '\x5D'..='\x7E')
+}
+
+fn check_token_url(raw: &str, allow_insecure_http: bool) -> Result<Url, Error> {
+    let url = Url::parse(raw).map_err(|e| {
+        Error::config(
+            "token_url",
+            format!(
+                "{raw:?} is not a valid URL ({e}); use e.g. https://auth.example.com/oauth2/token"
+            ),
+        )
+    })?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(Error::config(
+            "token_url",
+            "contains credentials; pass the client id and secret to the builder instead",
+        ));
+    }
+    if url.fragment().is_some() {
+        return Err(Error::config("token_url", "must not have a #fragment"));
+    }
+    match url.scheme() {
+        "https" => {}
+        "http" => {
+            let loopback = match url.host() {
+                Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+                Some(url::Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+                Some(url::Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+                None => false,
+            };
+            if !loopback && !allow_insecure_http {
+                return Err(Error::config(
+                    "token_url",
+                    format!(
+                        "{} uses http:// on a host that is not loopback, which would send the \
+                         client secret in clear text; use https:// (or allow_insecure_http(true) \
+                         on a trusted test network)",
+                        url.as_str()
+                    ),
+                ));
+            }
+        }
+        other => {
+            return Err(Error::config(
+                "token_url",
+                format!("scheme {other:?} is not supported; use https://"),
+            ));
+        }
+    }
+    if url.host().is_none() {
+        return Err(Error::config("token_url", "has no host"));
+    }
+    Ok(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn builder(url: &str) -> ClientCredentialsBuilder {
+        ClientCredentials::builder(url, "id", SecretString::from("s3cr3t-value"))
+    }
+
+    fn config_field(result: Result<ClientCredentials, Error>) -> &'static str {
+        match result {
+            Err(Error::Config { field, .. }) => field,
+            other => panic!("expected a config error, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn http_refused_unless_loopback_or_opt_in() {
+        assert_eq!(
+            config_field(builder("http://auth.example.com/token").build()),
+            "token_url"
+        );
+        assert!(
+            builder("http://auth.example.com/token")
+                .allow_insecure_http(true)
+                .build()
+                .is_ok()
+        );
+        assert!(builder("http://127.0.0.1:8080/token").build().is_ok());
+        assert!(builder("http://127.1.2.3/token").build().is_ok());
+        assert!(builder("http://[::1]:9/token").build().is_ok());
+        assert!(builder("http://localhost/token").build().is_ok());
+        assert!(builder("https://auth.example.com/token").build().is_ok());
+        assert_eq!(config_field(builder("ftp://x/token").build()), "token_url");
+        assert_eq!(config_field(builder("not a url").build()), "token_url");
+        assert_eq!(
+            config_field(builder("https://u:p@x/token").build()),
+            "token_url"
+        );
+        let err = builder("http://10.0.0.1/token")
+            .build()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("https://"), "{err}");
+    }
+
+    #[test]
+    fn scopes_are_split_deduplicated_and_keyed_sorted() {
+        let c = builder("https://x/t")
+            .scope("b a")
+            .scope("a")
+            .scopes(["c"])
+            .build()
+            .unwrap();
+        assert_eq!(c.scopes(), ["b", "a", "c"]);
+        assert_eq!(c.cache_key().scopes(), ["a", "b", "c"]);
+        assert_eq!(c.scope_string().as_deref(), Some("b a c"));
+        let d = builder("https://x/t").scope("c a b").build().unwrap();
+        assert_eq!(c.cache_key(), d.cache_key());
+        let e = builder("https://x/t")
+            .scope("c a b")
+            .audience("x")
+            .build()
+            .unwrap();
+        assert_ne!(d.cache_key(), e.cache_key());
+        assert_eq!(
+            config_field(builder("https://x/t").scope("a\"b").build()),
+            "scope"
+        );
+    }
+
+    #[test]
+    fn bad_params_and_headers_name_the_field() {
+        assert_eq!(
+            config_field(builder("https://x/t").param("client_secret", "x").build()),
+            "param"
+        );
+        assert_eq!(
+            config_field(builder("https://x/t").header("Authorization", "x").build()),
+            "header"
+        );
+        assert_eq!(
+            config_field(builder("https://x/t").header("bad name", "x").build()),
+            "header"
+        );
+        assert_eq!(
+            config_field(builder("https://x/t").header("x-a", "\n").build()),
+            "header"
+        );
+        assert!(
+            builder("https://x/t")
+                .param("foo", "bar")
+                .header("x-a", "1")
+                .build()
+                .is_ok()
+        );
+        assert_eq!(
+            config_field(ClientCredentials::builder("https://x/t", "", "s".into()).build()),
+            "client_id"
+        );
+        assert_eq!(
+            config_field(ClientCredentials::builder("https://x/t", "i", "".into()).build()),
+            "client_secret"
+        );
+        assert_eq!(
+            config_field(
+                ClientCredentials::builder("https://x/t", "a:b", "s".into())
+                    .basic_encoding(BasicEncoding::Raw)
+                    .build()
+            ),
+            "client_id"
+        );
+        assert_eq!(
+            config_field(
+                builder("https://x/t")
+                    .default_lifetime(Duration::ZERO)
+                    .build()
+            ),
+            "default_lifetime"
+        );
+    }
+
+    #[test]
+    fn debug_redacts_secret() {
+        let c = builder("https://x/t")
+            .header("x-api-key", "header-secret")
+            .build()
+            .unwrap();
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("s3cr3t-value"), "{dbg}");
+        assert!(!dbg.contains("header-secret"), "{dbg}");
+        assert!(dbg.contains("[redacted]"));
+        let b = format!("{:?}", builder("https://x/t"));
+        assert!(!b.contains("s3cr3t-value"), "{b}");
+    }
+}
