@@ -1,0 +1,121 @@
+//! `clientcreds sandbox --json --port 0`: the first line says where everything is, and it works.
+#![allow(clippy::unwrap_used)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+
+use serde_json::Value;
+
+/// Kills the sandbox when the test ends, passed or not.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A minimal HTTP/1.1 exchange: returns the status code and the body.
+fn http(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> (u16, String) {
+    let rest = url.strip_prefix("http://").expect("an http URL");
+    let (authority, path) = rest.split_at(rest.find('/').expect("a path"));
+    let mut stream = TcpStream::connect(authority).unwrap();
+    let mut request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        request += &format!("{name}: {value}\r\n");
+    }
+    request += "\r\n";
+    request += body;
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let status = response[9..12].parse().unwrap();
+    let body = response
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+#[test]
+fn json_line_gives_working_credentials() {
+    let child = Command::new(env!("CARGO_BIN_EXE_clientcreds"))
+        .args(["sandbox", "--json", "--port", "0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut running = Running(child);
+    let stdout = running.0.stdout.take().unwrap();
+    let mut line = String::new();
+    BufReader::new(stdout).read_line(&mut line).unwrap();
+    let printed: Value = serde_json::from_str(&line).unwrap();
+
+    for provider in ["autopay", "payu", "pyng", "afterpay"] {
+        for field in ["token_url", "client_id", "client_secret", "resource_url"] {
+            assert!(
+                printed[provider][field].is_string(),
+                "{provider}.{field} in {line}"
+            );
+        }
+    }
+    let azupay = &printed["azupay"];
+    assert!(azupay["endpoint"].as_str().unwrap().ends_with("/v1"));
+    assert_eq!(azupay["client_id"], "MYBUSINESSID");
+    assert_eq!(azupay["api_key"], "SECR_MYBUSINESSID_myapikey");
+
+    let payu = &printed["payu"];
+    let body = format!(
+        "grant_type=client_credentials&scope=read_payment_links&client_id={}&client_secret={}",
+        payu["client_id"].as_str().unwrap(),
+        payu["client_secret"].as_str().unwrap()
+    );
+    let (status, answer) = http(
+        "POST",
+        payu["token_url"].as_str().unwrap(),
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        &body,
+    );
+    assert_eq!(status, 200, "{answer}");
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    let token = answer["access_token"].as_str().unwrap();
+    let (status, _) = http(
+        "GET",
+        payu["resource_url"].as_str().unwrap(),
+        &[("Authorization", &format!("Bearer {token}"))],
+        "",
+    );
+    assert_eq!(status, 200);
+
+    // Azupay's endpoint from the line enables OAuth 2.0 with the printed API key.
+    let (status, enabled) = http(
+        "POST",
+        &format!(
+            "{}/client/MYBUSINESSID/oauth2",
+            azupay["endpoint"].as_str().unwrap()
+        ),
+        &[
+            ("Authorization", azupay["api_key"].as_str().unwrap()),
+            ("Content-Type", "application/json"),
+        ],
+        "{}",
+    );
+    assert_eq!(status, 200, "{enabled}");
+}
+
+#[test]
+fn a_busy_port_is_a_clear_error() {
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port().to_string();
+    let output = Command::new(env!("CARGO_BIN_EXE_clientcreds"))
+        .args(["sandbox", "--port", &port])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("--port"), "{stderr}");
+}
