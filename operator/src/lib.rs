@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 #![deny(unreachable_pub)]
 
+pub mod azupay;
 pub mod build;
 pub mod crd;
 pub mod refresh;
