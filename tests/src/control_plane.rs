@@ -49,7 +49,9 @@ const KEEP_ENV: &str = "CLIENTCREDS_KEEP_CONTROL_PLANE";
 /// Dropping it kills the servers and removes the directory — also when the test panics, in which
 /// case the directory (with the servers' logs under `logs/`) is kept and its path printed.
 /// Set `CLIENTCREDS_KEEP_CONTROL_PLANE=1` to keep it always. The servers also die with the thread
-/// that started them (`setpriv --pdeathsig`), so a killed test run leaves no orphans behind.
+/// that started them (`setpriv --pdeathsig`), so a killed test run leaves no orphans behind; so
+/// start one per test, from the test itself, rather than sharing one between tests (each
+/// `#[tokio::test]` has its own runtime anyway, which a shared `kube::Client` would outlive).
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), clientcreds_e2e::Error> {
@@ -105,6 +107,10 @@ impl ControlPlane {
         loop {
             match Self::start_once(&bins).await {
                 Err(Error::ServerExited { log, .. }) if attempt < 3 && port_was_taken(&log) => {
+                    // The failed attempt's directory (`<dir>/logs/<server>.log`) is of no use.
+                    if let Some(dir) = log.parent().and_then(Path::parent) {
+                        let _ = std::fs::remove_dir_all(dir);
+                    }
                     attempt += 1;
                 }
                 result => return result,
