@@ -8,7 +8,7 @@
 //! | `DELETE /_sandbox/requests` | | forget them |
 //! | `GET /_sandbox/counts` | | `{"tokens_issued": {provider: {client_id: n}}, "enable_calls": {clientId: n}}` |
 //! | `PUT /_sandbox/lifetimes/{provider}` | `{"seconds": 60}` | token lifetime from now on |
-//! | `POST /_sandbox/faults` | `{"provider", "times", "status"?, "body"?, "headers"?: {name: value}, "delay_ms"?, "close_connection"?}` | script faults for the next `times` (default 1) token requests; with neither `status` nor `close_connection` the request proceeds after the delay |
+//! | `POST /_sandbox/faults` | `{"provider", "endpoint"?, "times"?, "status"?, "body"?, "headers"?: {name: value}, "delay_ms"?, "close_connection"?, "after_processing"?}` | script faults for the next `times` (default 1) requests to `endpoint` (`"token"`, the default, or Azupay's `"enable"`); with neither `status` nor `close_connection` the request proceeds after the delay; `after_processing` lets the request take effect and loses only the answer ([`Fault::after_processing`](crate::Fault::after_processing)) |
 //! | `DELETE /_sandbox/faults` | | drop unused faults |
 //! | `POST /_sandbox/advance` | `{"seconds": 3600}` | move the sandbox clock forward |
 //! | `POST /_sandbox/revoke` | | revoke every token issued so far |
@@ -33,7 +33,7 @@ use serde_json::json;
 
 use crate::Provider;
 use crate::config::RateLimit;
-use crate::control::Fault;
+use crate::control::{Fault, FaultPoint};
 use crate::state::Shared;
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {
@@ -133,6 +133,10 @@ struct FaultRequest {
     delay_ms: u64,
     #[serde(default)]
     close_connection: bool,
+    #[serde(default)]
+    after_processing: bool,
+    #[serde(default)]
+    endpoint: Option<String>,
 }
 
 fn one() -> usize {
@@ -147,7 +151,12 @@ fn fault_of(request: &FaultRequest) -> Result<Fault, Response> {
                 "status and close_connection exclude each other: a closed connection has no status",
             ));
         }
-        return Ok(Fault::close_connection().after(delay));
+        let fault = Fault::close_connection().after(delay);
+        return Ok(if request.after_processing {
+            fault.after_processing()
+        } else {
+            fault
+        });
     }
     let Some(status) = request.status else {
         return Ok(Fault::delay(delay));
@@ -157,6 +166,9 @@ fn fault_of(request: &FaultRequest) -> Result<Fault, Response> {
     let mut fault = Fault::status(status)
         .with_body(request.body.clone())
         .after(delay);
+    if request.after_processing {
+        fault = fault.after_processing();
+    }
     for (name, value) in &request.headers {
         let name = HeaderName::try_from(name.as_str())
             .map_err(|_| bad_request(format!("headers: {name:?} is not a header name")))?;
@@ -182,9 +194,23 @@ async fn add_faults(
         (Ok(p), Ok(f)) => (p, f),
         (Err(e), _) | (_, Err(e)) => return e,
     };
+    let point = match (request.endpoint.as_deref(), provider) {
+        (None | Some("token"), provider) => FaultPoint::Token(provider),
+        (Some("enable"), Provider::Azupay) => FaultPoint::AzupayEnable,
+        (Some(other), _) => {
+            return bad_request(format!(
+                "endpoint {other:?} is not one of {provider}'s: use \"token\"{}",
+                if provider == Provider::Azupay {
+                    " or \"enable\""
+                } else {
+                    ""
+                }
+            ));
+        }
+    };
     let mut state = shared.lock();
     for _ in 0..request.times {
-        state.faults[provider.index()].push_back(fault.clone());
+        state.faults[point.index()].push_back(fault.clone());
     }
     StatusCode::NO_CONTENT.into_response()
 }

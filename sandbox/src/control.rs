@@ -1,6 +1,8 @@
 //! Test controls: recorded requests and scripted faults.
 
 use std::fmt;
+use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::response::{IntoResponse, Response};
@@ -102,6 +104,7 @@ enum FaultAction {
 pub struct Fault {
     delay: Duration,
     action: FaultAction,
+    after_processing: bool,
 }
 
 impl Fault {
@@ -114,6 +117,7 @@ impl Fault {
                 headers: Vec::new(),
                 body: Bytes::new(),
             },
+            after_processing: false,
         }
     }
 
@@ -132,6 +136,7 @@ impl Fault {
         Fault {
             delay: Duration::ZERO,
             action: FaultAction::Close,
+            after_processing: false,
         }
     }
 
@@ -140,12 +145,21 @@ impl Fault {
         Fault {
             delay,
             action: FaultAction::Proceed,
+            after_processing: false,
         }
     }
 
     /// Wait this long before the fault's action.
     pub fn after(mut self, delay: Duration) -> Self {
         self.delay = delay;
+        self
+    }
+
+    /// Let the provider handle the request first — enable OAuth 2.0, issue and count the token —
+    /// and only then replace its answer with the fault: the answer is lost, the effect is not.
+    /// (By default a fault replaces the request entirely and nothing changes.)
+    pub fn after_processing(mut self) -> Self {
+        self.after_processing = true;
         self
     }
 
@@ -170,19 +184,51 @@ impl Fault {
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct CloseConnection;
 
-/// Run the next scripted fault of `provider`, if any: `Some(answer)` replaces the provider's
-/// answer, `None` lets the request proceed.
-pub(crate) async fn take_fault(shared: &Shared, provider: Provider) -> Option<Response> {
-    let fault = shared.lock().faults[provider.index()].pop_front()?;
+/// Where a fault applies.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum FaultPoint {
+    /// A provider's token endpoint.
+    Token(Provider),
+    /// Azupay's enable call (`POST …/client/{clientId}/oauth2`).
+    AzupayEnable,
+}
+
+impl FaultPoint {
+    pub(crate) fn index(self) -> usize {
+        match self {
+            FaultPoint::Token(provider) => provider.index(),
+            FaultPoint::AzupayEnable => ENABLE_QUEUE,
+        }
+    }
+}
+
+/// The index of Azupay enable's fault queue (after the five token queues).
+pub(crate) const ENABLE_QUEUE: usize = 5;
+
+/// Run `handler` under the next scripted fault of `point`, if any.
+pub(crate) async fn faulted<F>(shared: Arc<Shared>, point: FaultPoint, handler: F) -> Response
+where
+    F: Future<Output = Response>,
+{
+    let fault = shared.lock().faults[point.index()].pop_front();
+    let Some(fault) = fault else {
+        return handler.await;
+    };
     if !fault.delay.is_zero() {
         tokio::time::sleep(fault.delay).await;
     }
+    if fault.after_processing || matches!(fault.action, FaultAction::Proceed) {
+        let answer = handler.await;
+        if matches!(fault.action, FaultAction::Proceed) {
+            return answer;
+        }
+    }
     match fault.action {
-        FaultAction::Proceed => None,
+        FaultAction::Proceed => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
         FaultAction::Close => {
             let mut response = StatusCode::INTERNAL_SERVER_ERROR.into_response();
             response.extensions_mut().insert(CloseConnection);
-            Some(response)
+            response
         }
         FaultAction::Respond {
             status,
@@ -194,7 +240,7 @@ pub(crate) async fn take_fault(shared: &Shared, provider: Provider) -> Option<Re
             for (name, value) in headers {
                 response.headers_mut().append(name, value);
             }
-            Some(response)
+            response
         }
     }
 }

@@ -97,7 +97,9 @@
 //! The [`Sandbox`] handle records every request ([`Sandbox::requests`]), counts tokens per client
 //! ([`Sandbox::tokens_issued`]) and enable calls ([`Sandbox::enable_calls`]; every `POST` to the
 //! enable path counts, refused or not), overrides token lifetimes, scripts [`Fault`]s for the
-//! next token requests of a provider, moves the sandbox clock forward ([`Sandbox::advance`]) and
+//! next token requests of a provider ([`Sandbox::fail_next`]) or Azupay's next enable calls
+//! ([`Sandbox::fail_next_enable`]) — including [`Fault::after_processing`], where the request takes
+//! effect and only its answer is lost — moves the sandbox clock forward ([`Sandbox::advance`]) and
 //! revokes every issued token. The same controls are served as JSON under `/_sandbox/` for tests
 //! in other languages (see [`admin`]).
 
@@ -412,6 +414,16 @@ impl Sandbox {
         let mut state = self.shared.lock();
         for _ in 0..times {
             state.faults[provider.index()].push_back(fault.clone());
+        }
+    }
+
+    /// Apply `fault` to each of the next `times` Azupay enable calls
+    /// (`POST …/client/{clientId}/oauth2`). With [`Fault::after_processing`] the client is enabled
+    /// and only the answer (the one-time secret) is lost.
+    pub fn fail_next_enable(&self, times: usize, fault: Fault) {
+        let mut state = self.shared.lock();
+        for _ in 0..times {
+            state.faults[control::ENABLE_QUEUE].push_back(fault.clone());
         }
     }
 

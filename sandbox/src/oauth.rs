@@ -85,8 +85,7 @@ pub(crate) enum ClientAuth {
     Malformed,
 }
 
-/// Read `Authorization: Basic base64(id:secret)`. The id and secret may be form-encoded as RFC
-/// 6749 §2.3.1 says; they are decoded when they are.
+/// Read `Authorization: Basic base64(id:secret)`, as sent (see [`basic_client`] for matching).
 pub(crate) fn client_auth(headers: &HeaderMap) -> ClientAuth {
     let Some(value) = headers.get(AUTHORIZATION) else {
         return ClientAuth::None;
@@ -110,12 +109,7 @@ pub(crate) fn client_auth(headers: &HeaderMap) -> ClientAuth {
     let Some((id, secret)) = decoded.split_once(':') else {
         return ClientAuth::Malformed;
     };
-    let unescape = |s: &str| {
-        percent_encoding::percent_decode_str(&s.replace('+', " "))
-            .decode_utf8()
-            .map_or_else(|_| s.to_owned(), |c| c.into_owned())
-    };
-    ClientAuth::Basic(unescape(id), unescape(secret))
+    ClientAuth::Basic(id.to_owned(), secret.to_owned())
 }
 
 /// Split a space-separated `scope` parameter; empty parts are dropped.
@@ -402,4 +396,26 @@ pub(crate) async fn resource(
         Ok(token) => resource_answer(provider, &token),
         Err(response) => response,
     }
+}
+
+/// The client of `provider` that Basic credentials name. They are matched as sent and, failing
+/// that, form-decoded, since RFC 6749 §2.3.1 has clients form-encode them first and many do not.
+pub(crate) fn basic_client(
+    state: &crate::state::State,
+    provider: Provider,
+    id: &str,
+    secret: &str,
+) -> Option<crate::config::Client> {
+    let decode = |s: &str| {
+        percent_encoding::percent_decode_str(&s.replace('+', " "))
+            .decode_utf8()
+            .map_or_else(|_| s.to_owned(), |c| c.into_owned())
+    };
+    let matching = |id: &str, secret: &str| {
+        state
+            .client(provider, id)
+            .filter(|c| c.secret == secret)
+            .cloned()
+    };
+    matching(id, secret).or_else(|| matching(&decode(id), &decode(secret)))
 }

@@ -449,3 +449,78 @@ async fn a_fixed_port_is_used() {
     assert_eq!(sb.base_url(), format!("http://127.0.0.1:{port}"));
     assert_eq!(sb.local_addr().port(), port);
 }
+
+#[tokio::test]
+async fn an_enable_whose_answer_is_lost_still_enables_once() {
+    let sb = sandbox().await;
+    let url = format!("{}/client/MYBUSINESSID/oauth2", sb.azupay().endpoint);
+    let key = [("authorization", AZUPAY_API_KEY), JSON];
+
+    sb.fail_next_enable(1, Fault::status(StatusCode::BAD_GATEWAY));
+    assert_eq!(send("POST", &url, &key, "{}").await.status, 502);
+    assert!(
+        !sb.azupay_enabled("MYBUSINESSID"),
+        "a fault before processing changes nothing"
+    );
+
+    sb.fail_next_enable(1, Fault::close_connection().after_processing());
+    assert!(try_send("POST", &url, &key, "{}").await.is_err());
+    assert!(sb.azupay_enabled("MYBUSINESSID"), "the enable took effect");
+    let details = send("GET", &url, &key, "").await;
+    assert_eq!(details.status, 200);
+    assert!(details.json().get("oauth2ClientSecret").is_none());
+    assert_eq!(send("POST", &url, &key, "{}").await.status, 409);
+    assert_eq!(sb.enable_calls("MYBUSINESSID"), 3);
+
+    // The admin API scripts the same, by endpoint.
+    let admin = format!("{}/_sandbox/faults", sb.base_url());
+    let fault = json!({"provider": "azupay", "endpoint": "enable", "status": 500});
+    assert_eq!(
+        send("POST", &admin, &[JSON], &fault.to_string())
+            .await
+            .status,
+        204
+    );
+    assert_eq!(send("POST", &url, &key, "{}").await.status, 500);
+    let wrong = json!({"provider": "payu", "endpoint": "enable", "status": 500});
+    let wrong = send("POST", &admin, &[JSON], &wrong.to_string()).await;
+    assert_eq!(wrong.status, 400);
+    assert!(wrong.body.contains("endpoint"));
+}
+
+#[tokio::test]
+async fn a_token_whose_answer_is_lost_is_still_issued_and_counted() {
+    let sb = sandbox().await;
+    sb.fail_next(
+        Provider::Payu,
+        1,
+        Fault::status(StatusCode::GATEWAY_TIMEOUT).after_processing(),
+    );
+    assert_eq!(payu_token(&sb).await.status, 504);
+    assert_eq!(sb.tokens_issued(Provider::Payu, PAYU_CLIENT_ID), 1);
+}
+
+#[tokio::test]
+async fn basic_credentials_match_as_sent_or_form_decoded() {
+    let config = SandboxConfig::default()
+        .afterpay_client(Client::new("merchant one", "p@ss:word+1"))
+        .pyng_client(Client::new("raw", "a+b").scopes(["billing:batches:read"]));
+    let sb = Sandbox::start(config).await.unwrap();
+    let encoded = basic("merchant+one", "p%40ss%3Aword%2B1");
+    let reply = send(
+        "POST",
+        &sb.afterpay().token_url,
+        &[FORM, ("authorization", &encoded)],
+        "grant_type=client_credentials",
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let raw = send(
+        "POST",
+        &sb.pyng().token_url,
+        &[FORM, ("authorization", &basic("raw", "a+b"))],
+        "grant_type=client_credentials&scope=billing:batches:read",
+    )
+    .await;
+    assert_eq!(raw.status, 200, "{raw:?}");
+}

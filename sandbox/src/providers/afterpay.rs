@@ -11,12 +11,25 @@ use http::{HeaderMap, StatusCode};
 use serde_json::json;
 
 use crate::Provider;
+use crate::control::{FaultPoint, faulted};
 use crate::oauth::{self, ClientAuth, JSON};
 use crate::state::Shared;
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
-        .route("/afterpay/oauth2/token", post(token))
+        .route(
+            "/afterpay/oauth2/token",
+            post(
+                |state: State<Arc<Shared>>, headers: HeaderMap, body: Bytes| {
+                    let shared = state.0.clone();
+                    faulted(
+                        shared,
+                        FaultPoint::Token(Provider::Afterpay),
+                        token(state, headers, body),
+                    )
+                },
+            ),
+        )
         .route(
             "/afterpay/resource",
             get(|State(shared): State<Arc<Shared>>, headers: HeaderMap| {
@@ -27,9 +40,6 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
 
 /// `POST /oauth2/token`.
 async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Some(response) = crate::control::take_fault(&shared, Provider::Afterpay).await {
-        return response;
-    }
     let auth = match oauth::form_prelude(&headers, &body, JSON) {
         Ok((_, auth)) => auth,
         Err(response) => return response,
@@ -40,10 +50,7 @@ async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byte
         return failed();
     };
     let mut state = shared.lock();
-    let client = state
-        .client(Provider::Afterpay, &client_id)
-        .filter(|c| c.secret == secret)
-        .cloned();
+    let client = oauth::basic_client(&state, Provider::Afterpay, &client_id, &secret);
     let Some(client) = client else {
         return failed();
     };

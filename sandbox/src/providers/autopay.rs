@@ -13,12 +13,25 @@ use serde_json::{Value, json};
 
 use crate::Provider;
 use crate::config::AUTOPAY_AUDIENCE;
+use crate::control::{FaultPoint, faulted};
 use crate::oauth::{self, JSON};
 use crate::state::Shared;
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
-        .route("/autopay/oauth/token", post(token))
+        .route(
+            "/autopay/oauth/token",
+            post(
+                |state: State<Arc<Shared>>, headers: HeaderMap, body: Bytes| {
+                    let shared = state.0.clone();
+                    faulted(
+                        shared,
+                        FaultPoint::Token(Provider::Autopay),
+                        token(state, headers, body),
+                    )
+                },
+            ),
+        )
         .route(
             "/autopay/resource",
             get(|State(shared): State<Arc<Shared>>, headers: HeaderMap| {
@@ -33,9 +46,6 @@ fn bad_request(error: &str, description: &str) -> Response {
 
 /// `POST /oauth/token` with `{client_id, client_secret, audience, grant_type}`.
 async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Some(response) = crate::control::take_fault(&shared, Provider::Autopay).await {
-        return response;
-    }
     if !oauth::content_type_is(&headers, JSON) {
         return bad_request(
             "invalid_request",

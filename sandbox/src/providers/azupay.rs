@@ -13,6 +13,7 @@ use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
 use crate::Provider;
+use crate::control::{FaultPoint, faulted};
 use crate::oauth::{self, ClientAuth, JSON};
 use crate::state::{AzupayAccount, IssuedToken, Shared};
 
@@ -23,9 +24,36 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()
         .route(
             "/azupay/v1/client/{client_id}/oauth2",
-            post(enable).get(details),
+            post(
+                |state: State<Arc<Shared>>, path: Path<String>, headers: HeaderMap, body: Bytes| {
+                    let shared = state.0.clone();
+                    *shared
+                        .lock()
+                        .enable_calls
+                        .entry(path.0.clone())
+                        .or_default() += 1;
+                    faulted(
+                        shared,
+                        FaultPoint::AzupayEnable,
+                        enable(state, path, headers, body),
+                    )
+                },
+            )
+            .get(details),
         )
-        .route("/azupay/oauth2/token", post(token))
+        .route(
+            "/azupay/oauth2/token",
+            post(
+                |state: State<Arc<Shared>>, headers: HeaderMap, body: Bytes| {
+                    let shared = state.0.clone();
+                    faulted(
+                        shared,
+                        FaultPoint::Token(Provider::Azupay),
+                        token(state, headers, body),
+                    )
+                },
+            ),
+        )
         .route("/azupay/v1/balance", get(balance))
 }
 
@@ -73,11 +101,6 @@ async fn enable(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    *shared
-        .lock()
-        .enable_calls
-        .entry(client_id.clone())
-        .or_default() += 1;
     if let Err(response) = check_api_key(&shared, &headers, &client_id) {
         return response;
     }
@@ -149,9 +172,6 @@ fn token_error(status: StatusCode, error: &str, description: &str) -> Response {
 /// `POST {oauth2TokenUrl}`: form body, `client_id` + `client_secret` in the body, optional
 /// `scope`.
 async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Some(response) = crate::control::take_fault(&shared, Provider::Azupay).await {
-        return response;
-    }
     if !oauth::content_type_is(&headers, oauth::FORM) {
         return token_error(
             StatusCode::BAD_REQUEST,

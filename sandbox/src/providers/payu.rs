@@ -11,6 +11,7 @@ use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
 use crate::Provider;
+use crate::control::{FaultPoint, faulted};
 use crate::oauth::{self, ClientAuth, JSON};
 use crate::state::Shared;
 
@@ -21,12 +22,26 @@ const UNAUTHORIZED_CLIENT: &str =
 const RATE_LIMITED: &str = "Too many requests. Please retry after some time.";
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {
-    Router::new().route("/payu/oauth/token", post(token)).route(
-        "/payu/resource",
-        get(|State(shared): State<Arc<Shared>>, headers: HeaderMap| {
-            oauth::resource(shared, Provider::Payu, headers)
-        }),
-    )
+    Router::new()
+        .route(
+            "/payu/oauth/token",
+            post(
+                |state: State<Arc<Shared>>, headers: HeaderMap, body: Bytes| {
+                    let shared = state.0.clone();
+                    faulted(
+                        shared,
+                        FaultPoint::Token(Provider::Payu),
+                        token(state, headers, body),
+                    )
+                },
+            ),
+        )
+        .route(
+            "/payu/resource",
+            get(|State(shared): State<Arc<Shared>>, headers: HeaderMap| {
+                oauth::resource(shared, Provider::Payu, headers)
+            }),
+        )
 }
 
 /// Count this request against the rate limit; `Some(seconds)` to wait when it is over.
@@ -45,9 +60,6 @@ fn rate_limited(shared: &Shared) -> Option<u64> {
 
 /// `POST /oauth/token`.
 async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
-    if let Some(response) = crate::control::take_fault(&shared, Provider::Payu).await {
-        return response;
-    }
     if let Some(retry_after) = rate_limited(&shared) {
         return oauth::json_response(
             StatusCode::TOO_MANY_REQUESTS,
