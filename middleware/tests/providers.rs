@@ -660,3 +660,62 @@ fn token_requests_are_counted_by_result() {
     assert_eq!(counts.get("success"), Some(&2), "{counts:?}");
     assert_eq!(counts.get("invalid_client"), Some(&1), "{counts:?}");
 }
+
+#[tokio::test]
+async fn basic_credentials_with_special_characters_are_percent_encoded() {
+    let id = "partner id:1";
+    let secret = "p@ss word+1/é";
+    let config = SandboxConfig::default()
+        .pyng_client(sandbox::Client::new(id, secret).scopes([sandbox::PYNG_SCOPES[0]]));
+    let sb = Sandbox::start(config).await.unwrap();
+    let http = HttpClient::new();
+    let pyng = sb.pyng();
+    let builder = |encoding| {
+        Provider::pyng(sb.base_url(), id, SecretString::from(secret))
+            .token_url(&pyng.token_url)
+            .scope(sandbox::PYNG_SCOPES[0])
+            .basic_encoding(encoding)
+    };
+
+    // RFC 6749 §2.3.1: form-encoded before base64, a space as %20.
+    let token = builder(clientcreds::BasicEncoding::FormUrlEncoded)
+        .build()
+        .unwrap()
+        .request_token(&http)
+        .await
+        .unwrap();
+    let request = only_request(&sb, sandbox::Provider::Pyng);
+    assert_eq!(
+        call_protected(&http, &pyng.resource_url, &token).await,
+        StatusCode::OK
+    );
+    let header = request.header("authorization").unwrap();
+    assert_eq!(
+        header,
+        clientcreds::basic_authorization(id, secret, clientcreds::BasicEncoding::FormUrlEncoded)
+            .expose_secret()
+    );
+    use base64::Engine;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(header.strip_prefix("Basic ").unwrap())
+        .unwrap();
+    assert_eq!(
+        String::from_utf8(decoded).unwrap(),
+        "partner%20id%3A1:p%40ss%20word%2B1%2F%C3%A9"
+    );
+
+    // Raw credentials cannot carry the ':' in this id: a Config error before any request.
+    let err = builder(clientcreds::BasicEncoding::Raw)
+        .build()
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            Error::Config {
+                field: "client_id",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
