@@ -14,6 +14,10 @@
 
 pub mod azupay;
 pub mod build;
+pub mod controller;
 pub mod crd;
 pub mod refresh;
+pub mod run;
+pub mod server;
+pub mod telemetry;
 pub mod validate;

@@ -1,5 +1,8 @@
-//! The `clientcreds-operator` binary.
-use clap::{Parser, Subcommand};
+//! The `clientcreds-operator` binary: thin — parse flags, set up logging, run.
+use std::net::SocketAddr;
+
+use clap::{Args, Parser, Subcommand};
+use clientcreds_operator::run::{Config, LeaderElection, run};
 
 /// Kubernetes operator for OAuth 2.0 client-credentials tokens.
 #[derive(Parser, Debug)]
@@ -13,13 +16,64 @@ struct Cli {
 enum Command {
     /// Print the OAuthClient CustomResourceDefinition as YAML.
     Crd,
+    /// Run the operator (in-cluster config or KUBECONFIG).
+    Run(RunArgs),
 }
 
-fn main() -> anyhow::Result<()> {
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// Watch only this namespace (default: all namespaces).
+    #[arg(long, env = "WATCH_NAMESPACE")]
+    namespace: Option<String>,
+    /// Address of /metrics, /healthz and /readyz.
+    #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    metrics_addr: SocketAddr,
+    /// Elect a leader on a Lease (needed with more than one replica).
+    #[arg(long, env = "LEADER_ELECTION")]
+    leader_election: bool,
+    /// Name of the Lease.
+    #[arg(long, env = "LEASE_NAME", default_value = "clientcreds-operator")]
+    lease_name: String,
+    /// Namespace of the Lease (usually the pod's namespace).
+    #[arg(long, env = "POD_NAMESPACE", default_value = "clientcreds-system")]
+    lease_namespace: String,
+    /// This replica's identity (usually the pod name).
+    #[arg(long, env = "POD_NAME")]
+    identity: Option<String>,
+    /// Log as JSON lines.
+    #[arg(long, env = "LOG_JSON")]
+    log_json: bool,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
-        Command::Crd => {
-            print!("{}", clientcreds_operator::crd::crd_yaml()?);
+        Command::Crd => print!("{}", clientcreds_operator::crd::crd_yaml()?),
+        Command::Run(args) => {
+            clientcreds_operator::telemetry::init_tracing(args.log_json);
+            let client = kube::Client::try_default().await?;
+            let identity = args
+                .identity
+                .clone()
+                .unwrap_or_else(|| format!("clientcreds-operator-{}", std::process::id()));
+            let config = Config {
+                namespace: args.namespace,
+                leader_election: args.leader_election.then(|| LeaderElection {
+                    lease_name: args.lease_name,
+                    lease_namespace: args.lease_namespace,
+                    identity: identity.clone(),
+                    duration_seconds: 15,
+                    grace_seconds: 5,
+                }),
+                metrics_addr: Some(args.metrics_addr),
+                instance: Some(identity),
+                ..Config::default()
+            };
+            let shutdown = async {
+                let _ = tokio::signal::ctrl_c().await;
+            };
+            run(client, config, shutdown).await?;
         }
     }
     Ok(())

@@ -1,0 +1,197 @@
+//! Running the operator: metrics/health server, optional leader election, the controller.
+//!
+//! The e2e tests call [`run`] in-process with a client that holds only the operator's RBAC.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use clientcreds::HttpClient;
+use kube::Client;
+use kube::runtime::events::Reporter;
+use kube_lease_manager::LeaseManagerBuilder;
+use tokio::sync::watch;
+use tracing::info;
+
+use crate::controller::{Context, run_controller};
+use crate::server::{self, Health};
+use crate::telemetry::Metrics;
+
+/// Leader election on a `Lease`.
+#[derive(Clone, Debug)]
+pub struct LeaderElection {
+    /// Name of the Lease.
+    pub lease_name: String,
+    /// Namespace of the Lease.
+    pub lease_namespace: String,
+    /// This replica's identity (e.g. the pod name).
+    pub identity: String,
+    /// Seconds a lease stays valid without renewal.
+    pub duration_seconds: u64,
+    /// Seconds before expiry at which the holder renews.
+    pub grace_seconds: u64,
+}
+
+/// How to run the operator.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// Watch only this namespace (default: all).
+    pub namespace: Option<String>,
+    /// Leader election; `None` runs the controller at once (one replica).
+    pub leader_election: Option<LeaderElection>,
+    /// Where to serve `/metrics`, `/healthz`, `/readyz` (`None`: not served).
+    pub metrics_addr: Option<SocketAddr>,
+    /// The event reporter's controller name.
+    pub reporter: String,
+    /// The event reporter's instance (pod name).
+    pub instance: Option<String>,
+    /// The HTTP client for token and Azupay requests.
+    pub http: HttpClient,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            namespace: None,
+            leader_election: None,
+            metrics_addr: None,
+            reporter: "clientcreds-operator".into(),
+            instance: None,
+            http: HttpClient::new(),
+        }
+    }
+}
+
+/// Why the operator stopped.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The health/metrics server could not bind.
+    #[error("cannot serve metrics on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Leader election failed.
+    #[error("leader election failed: {0}")]
+    Lease(#[from] kube_lease_manager::LeaseManagerError),
+}
+
+/// Runs the operator until `shutdown` resolves. With leader election, the controller runs only
+/// while this replica holds the Lease, and the Lease is released on shutdown.
+pub async fn run(
+    client: Client,
+    config: Config,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), RunError> {
+    let metrics = Arc::new(Metrics::default());
+    let ready = Arc::new(AtomicBool::new(false));
+    let _server = match config.metrics_addr {
+        Some(addr) => {
+            let health = Health {
+                metrics: metrics.clone(),
+                ready: ready.clone(),
+            };
+            let (local, task) = server::serve(addr, health)
+                .await
+                .map_err(|source| RunError::Bind { addr, source })?;
+            info!(%local, "serving /metrics, /healthz, /readyz");
+            Some(AbortOnDrop(task))
+        }
+        None => None,
+    };
+    let reporter = Reporter {
+        controller: config.reporter.clone(),
+        instance: config.instance.clone(),
+    };
+    let ctx = Arc::new(Context::new(
+        client.clone(),
+        reporter,
+        config.http.clone(),
+        metrics,
+    ));
+
+    let (stop_tx, stop_rx) = watch::channel(false);
+    tokio::spawn(async move {
+        shutdown.await;
+        let _ = stop_tx.send(true);
+    });
+    let stopped = |mut rx: watch::Receiver<bool>| async move {
+        while !*rx.borrow_and_update() {
+            if rx.changed().await.is_err() {
+                break;
+            }
+        }
+    };
+
+    let Some(le) = config.leader_election else {
+        ready.store(true, Ordering::Relaxed);
+        run_controller(client, ctx, config.namespace, stopped(stop_rx)).await;
+        return Ok(());
+    };
+
+    let manager = LeaseManagerBuilder::new(client.clone(), &le.lease_name)
+        .with_namespace(&le.lease_namespace)
+        .with_identity(&le.identity)
+        .with_duration(le.duration_seconds)
+        .with_grace(le.grace_seconds)
+        .build()
+        .await?;
+    let (mut leader, lease_task) = manager.watch().await;
+    ready.store(true, Ordering::Relaxed);
+    let mut stop = stop_rx.clone();
+    loop {
+        // wait to lead
+        while !*leader.borrow_and_update() {
+            tokio::select! {
+                r = leader.changed() => if r.is_err() { return finish(lease_task, leader).await },
+                _ = stop.changed() => return finish(lease_task, leader).await,
+            }
+        }
+        info!(identity = %le.identity, lease = %le.lease_name, "became leader; starting the controller");
+        let mut lost = leader.clone();
+        let stop_now = stopped(stop_rx.clone());
+        let until = async move {
+            let lost_leadership = async {
+                while *lost.borrow_and_update() {
+                    if lost.changed().await.is_err() {
+                        break;
+                    }
+                }
+            };
+            tokio::select! {
+                _ = lost_leadership => {},
+                _ = stop_now => {},
+            }
+        };
+        run_controller(client.clone(), ctx.clone(), config.namespace.clone(), until).await;
+        if *stop.borrow() {
+            return finish(lease_task, leader).await;
+        }
+        info!(identity = %le.identity, "lost leadership; controller stopped");
+    }
+}
+
+async fn finish(
+    task: tokio::task::JoinHandle<
+        Result<kube_lease_manager::LeaseManager, kube_lease_manager::LeaseManagerError>,
+    >,
+    leader: watch::Receiver<bool>,
+) -> Result<(), RunError> {
+    drop(leader); // closes the channel: the lease task releases the Lease and ends
+    match task.await {
+        Ok(Ok(_)) | Err(_) => Ok(()),
+        Ok(Err(e)) => Err(RunError::Lease(e)),
+    }
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}

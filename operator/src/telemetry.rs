@@ -1,0 +1,140 @@
+//! Prometheus metrics (`prometheus-client`) and tracing set-up.
+//!
+//! ```
+//! let metrics = clientcreds_operator::telemetry::Metrics::default();
+//! metrics.refresh("payu", "success");
+//! let text = metrics.encode();
+//! assert!(text.contains("clientcreds_operator_token_refreshes_total"));
+//! ```
+
+use std::sync::Mutex;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(String, String)>;
+
+/// The operator's metrics. Labels never carry a secret.
+pub struct Metrics {
+    registry: Mutex<Registry>,
+    refreshes: Family<Labels, Counter>,
+    enable_calls: Family<Labels, Counter>,
+    expiry: Family<Labels, Gauge>,
+    reconcile_duration: Histogram,
+    reconcile_errors: Family<Labels, Counter>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("clientcreds_operator");
+        let refreshes = Family::<Labels, Counter>::default();
+        let enable_calls = Family::<Labels, Counter>::default();
+        let expiry = Family::<Labels, Gauge>::default();
+        let reconcile_duration = Histogram::new(exponential_buckets(0.005, 2.0, 14));
+        let reconcile_errors = Family::<Labels, Counter>::default();
+        registry.register(
+            "token_refreshes",
+            "Token requests made for token Secrets, by provider and result",
+            refreshes.clone(),
+        );
+        registry.register(
+            "azupay_enable_calls",
+            "Calls to Azupay's enable OAuth 2.0 endpoint, by result",
+            enable_calls.clone(),
+        );
+        registry.register(
+            "token_expiry_timestamp_seconds",
+            "Expiry of the token stored in each token Secret (Unix seconds)",
+            expiry.clone(),
+        );
+        registry.register(
+            "reconcile_duration_seconds",
+            "Duration of one OAuthClient reconcile",
+            reconcile_duration.clone(),
+        );
+        registry.register(
+            "reconcile_errors",
+            "Reconciles that ended in an error, by reason",
+            reconcile_errors.clone(),
+        );
+        Self {
+            registry: Mutex::new(registry),
+            refreshes,
+            enable_calls,
+            expiry,
+            reconcile_duration,
+            reconcile_errors,
+        }
+    }
+}
+
+impl Metrics {
+    /// Counts one token request (`result`: `success` or `failure`).
+    pub fn refresh(&self, provider: &str, result: &str) {
+        self.refreshes
+            .get_or_create(&vec![
+                ("provider".into(), provider.into()),
+                ("result".into(), result.into()),
+            ])
+            .inc();
+    }
+    /// Counts one enable call.
+    pub fn enable_call(&self, result: &str) {
+        self.enable_calls
+            .get_or_create(&vec![("result".into(), result.into())])
+            .inc();
+    }
+    /// Sets the expiry of the token in `namespace/secret`.
+    pub fn expiry(&self, namespace: &str, secret: &str, unix_seconds: i64) {
+        self.expiry
+            .get_or_create(&vec![
+                ("namespace".into(), namespace.into()),
+                ("secret".into(), secret.into()),
+            ])
+            .set(unix_seconds);
+    }
+    /// Records a reconcile's duration.
+    pub fn reconcile_duration(&self, seconds: f64) {
+        self.reconcile_duration.observe(seconds);
+    }
+    /// Counts a failed reconcile.
+    pub fn reconcile_error(&self, reason: &str) {
+        self.reconcile_errors
+            .get_or_create(&vec![("reason".into(), reason.into())])
+            .inc();
+    }
+    /// The OpenMetrics text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        let registry = match self.registry.lock() {
+            Ok(r) => r,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if encode(&mut out, &registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+/// Installs a `tracing` subscriber (JSON or text) filtered by `RUST_LOG` (default `info`).
+pub fn init_tracing(json: bool) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter);
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
