@@ -9,9 +9,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use base64::Engine as _;
+use k8s_openapi::api::core::v1::Namespace;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Client;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::config::{
     AuthInfo, Cluster, Context, Kubeconfig, NamedAuthInfo, NamedCluster, NamedContext,
 };
@@ -355,6 +356,19 @@ impl ControlPlane {
             .env("HELM_DATA_HOME", helm.join("data"))
             .kill_on_drop(true);
         Ok(cmd)
+    }
+
+    /// Creates a namespace (as the admin) and returns it.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Kube`] when the server refuses (it exists already, the name is invalid).
+    pub async fn create_namespace(&self, name: &str) -> Result<Namespace, Error> {
+        let mut ns = Namespace::default();
+        ns.metadata.name = Some(name.to_owned());
+        Ok(Api::<Namespace>::all(self.admin.clone())
+            .create(&PostParams::default(), &ns)
+            .await?)
     }
 
     /// Creates or updates (server-side apply, as the admin) each CustomResourceDefinition and

@@ -27,10 +27,12 @@
 
 mod binaries;
 mod control_plane;
+mod eventually;
 mod pki;
 
 pub use binaries::{BINARIES, bin_dir, bin_path, build_command, etcd_version, kubernetes_version};
 pub use control_plane::ControlPlane;
+pub use eventually::eventually;
 
 use std::path::PathBuf;
 use std::time::Duration;

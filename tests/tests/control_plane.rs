@@ -12,11 +12,11 @@ use k8s_openapi::api::authentication::v1::SelfSubjectReview;
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace, Secret};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::Resource;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, GroupVersionKind, Patch, PatchParams,
     PostParams, WatchEvent, WatchParams,
 };
-use kube::{Client, Resource};
 use serde_json::json;
 
 /// Generous bounds for things the server does asynchronously (RBAC cache, garbage collection),
@@ -30,14 +30,6 @@ async fn start() -> ControlPlane {
     }
 }
 
-async fn create_namespace(client: &Client, name: &str) {
-    let ns: Namespace = serde_json::from_value(json!({"metadata": {"name": name}})).unwrap();
-    Api::<Namespace>::all(client.clone())
-        .create(&PostParams::default(), &ns)
-        .await
-        .unwrap();
-}
-
 fn status_code(err: &kube::Error) -> Option<u16> {
     match err {
         kube::Error::Api(status) => Some(status.code),
@@ -45,31 +37,18 @@ fn status_code(err: &kube::Error) -> Option<u16> {
     }
 }
 
-/// Polls `check` every 100 ms until it returns `Some`, failing the test after [`EVENTUALLY`].
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
+async fn eventually<T, Fut>(what: &str, check: impl FnMut() -> Fut) -> T
 where
-    F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
 {
-    let poll = async {
-        loop {
-            if let Some(value) = check().await {
-                return value;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    };
-    match tokio::time::timeout(EVENTUALLY, poll).await {
-        Ok(value) => value,
-        Err(_) => panic!("timed out after {EVENTUALLY:?} waiting for {what}"),
-    }
+    clientcreds_e2e::eventually(what, EVENTUALLY, check).await
 }
 
 #[tokio::test]
 async fn creates_a_namespace_and_a_secret() {
     let cp = start().await;
     let admin = cp.admin_client();
-    create_namespace(&admin, "app").await;
+    cp.create_namespace("app").await.unwrap();
 
     let secrets: Api<Secret> = Api::namespaced(admin.clone(), "app");
     let secret: Secret = serde_json::from_value(json!({
@@ -93,8 +72,8 @@ async fn creates_a_namespace_and_a_secret() {
 async fn rbac_denies_what_it_does_not_grant_and_allows_what_it_does() {
     let cp = start().await;
     let admin = cp.admin_client();
-    create_namespace(&admin, "team").await;
-    create_namespace(&admin, "other").await;
+    cp.create_namespace("team").await.unwrap();
+    cp.create_namespace("other").await.unwrap();
 
     // The identity is exactly what the certificate says, several groups included.
     let bob = cp.client_for("bob", &["team-a", "readers"]).unwrap();
@@ -205,7 +184,7 @@ async fn rbac_denies_what_it_does_not_grant_and_allows_what_it_does() {
 async fn garbage_collector_deletes_a_secret_whose_owner_is_deleted() {
     let cp = start().await;
     let admin = cp.admin_client();
-    create_namespace(&admin, "gc").await;
+    cp.create_namespace("gc").await.unwrap();
     let cms: Api<ConfigMap> = Api::namespaced(admin.clone(), "gc");
     let secrets: Api<Secret> = Api::namespaced(admin.clone(), "gc");
 
@@ -469,7 +448,7 @@ fn a_panicking_test_keeps_the_logs() {
 async fn a_service_account_has_what_its_bindings_grant() {
     let cp = start().await;
     let admin = cp.admin_client();
-    create_namespace(&admin, "ops").await;
+    cp.create_namespace("ops").await.unwrap();
     let binding: RoleBinding = serde_json::from_value(json!({
         "metadata": {"name": "operator-view", "namespace": "ops"},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"},
