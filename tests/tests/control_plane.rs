@@ -66,6 +66,12 @@ async fn creates_a_namespace_and_a_secret() {
     assert_eq!(data["client-id"].0, b"abc");
     let ns = Api::<Namespace>::all(admin).get("app").await.unwrap();
     assert_eq!(ns.status.unwrap().phase.as_deref(), Some("Active"));
+
+    // Stopping on request can keep the directory, with the servers' logs.
+    let dir = cp.stop(true);
+    let log = std::fs::read_to_string(dir.join("logs").join("etcd.log"));
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(log.unwrap().contains("ready to serve client requests"));
 }
 
 #[tokio::test]
