@@ -54,20 +54,21 @@
 //! `Cache-Control: no-store`.
 //!
 //! - **Azupay** (API gateway + Cognito). Enable/details are authorised by the API key sent as-is
-//!   in `Authorization` (no scheme); errors there are `{"message": …}`: missing or unknown key 401,
-//!   a key of another `clientId` 403, a body that is not a JSON object 400, details before enable
-//!   404, and **a repeated enable 409** (the secret is never returned twice). HMAC-enabled API keys
-//!   are *not* emulated: no signature is asked for or checked. The token endpoint takes
-//!   `client_secret_post` only (Basic alone is `invalid_client`); requested scopes outside
+//!   in `Authorization` (no scheme: `Bearer SECR_…` is a different, unknown key). Errors there are
+//!   `{"message": …}`: missing or unknown key 401, a key of another `clientId` 403, a body that is
+//!   not a JSON object 400, details before enable 404, and **a repeated enable 409** (the secret is
+//!   never returned twice). HMAC-enabled API keys are *not* emulated: no signature is asked for or
+//!   checked. The token endpoint takes `client_secret_post` only (Basic alone is
+//!   `invalid_client`) and knows a client only once it is enabled; requested scopes outside
 //!   `oauth2AllowedScopes` are left out of the token, as the seed says, and if none is left the
 //!   answer is `invalid_scope`; no `scope` gives all allowed scopes. Tokens are HS256 JWTs with
 //!   `exp`, `iat`, `scope`, `client_id`; the answer is `{access_token, token_type, expires_in}`.
 //!   The API key can be rotated at run time ([`Sandbox::set_azupay_api_key`]).
 //! - **Autopay** (Auth0-style). JSON body with `Content-Type: application/json` only; anything
-//!   else is `invalid_request`. Bad `client_id`/`client_secret`: 401
-//!   `{"error":"access_denied","error_description":"Unauthorized"}` (the seed). Missing fields and
-//!   a wrong `audience` are 400 `invalid_request`; a wrong `grant_type` 400
-//!   `unsupported_grant_type`. Tokens are JWTs with `scope`; the answer has `scope`.
+//!   else is `invalid_request`, as is an `Authorization` header. Bad `client_id`/`client_secret`:
+//!   401 `{"error":"access_denied","error_description":"Unauthorized"}` (the seed). Missing fields
+//!   and a wrong `audience` are 400 `invalid_request` naming the field; a wrong `grant_type` 400
+//!   `unsupported_grant_type`. Tokens are JWTs with `scope` and `aud`; the answer has `scope`.
 //! - **PayU**. Form body, `client_secret_post`; the five errors of the seed with its exact
 //!   descriptions: `invalid_client` (401; also for Basic authentication, "unsupported
 //!   authentication method"), `invalid_scope` (400; missing, unknown, not granted, or more than
@@ -83,10 +84,14 @@
 //!   `application/json;charset=UTF-8`. A missing `scope` is `invalid_request`, a scope not granted
 //!   `invalid_scope`. Tokens are opaque.
 //! - **Afterpay** (Cognito). `Authorization: Basic` + form `grant_type=client_credentials`;
-//!   other form parameters are ignored (RFC 6749 §3.2), except client credentials in the body,
-//!   which are `invalid_request`. A failed authentication is 401 `invalid_client` with
-//!   `WWW-Authenticate: Basic`. JWT tokens, 3600 s, answer `{access_token, expires_in,
-//!   token_type}`.
+//!   other form parameters are ignored (RFC 6749 §3.2). Credentials in the body as well as in
+//!   `Authorization` are `invalid_request`; in the body only, or a failed authentication, 401
+//!   `invalid_client` with `WWW-Authenticate: Basic`. `Accept` is not checked. JWT tokens, 3600 s,
+//!   answer `{access_token, expires_in, token_type}`.
+//!
+//! Basic credentials (Pyng, Afterpay) match as sent or, failing that, form-decoded (RFC 6749
+//! §2.3.1). Checks run in this order: scripted fault, rate limit (PayU), `Content-Type`, body
+//! format, credentials sent twice, `grant_type`, client authentication, scope.
 //!
 //! A protected endpoint without a bearer token answers 401 with `WWW-Authenticate: Bearer
 //! realm="…"`; with a token that is unknown, of another provider, expired or revoked, 401 with
