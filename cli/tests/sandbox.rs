@@ -119,3 +119,41 @@ fn a_busy_port_is_a_clear_error() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("--port"), "{stderr}");
 }
+
+#[test]
+fn human_output_lists_every_provider_with_a_curl_example() {
+    let child = Command::new(env!("CARGO_BIN_EXE_clientcreds"))
+        .args(["sandbox", "--port", "0"])
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut running = Running(child);
+    let stdout = BufReader::new(running.0.stdout.take().unwrap());
+    let mut text = String::new();
+    for line in stdout.lines() {
+        let line = line.unwrap();
+        let last = line.starts_with("Test controls");
+        text += &line;
+        text += "\n";
+        if last {
+            break;
+        }
+    }
+    for expected in [
+        "Azupay",
+        "SECR_MYBUSINESSID_myapikey",
+        "/azupay/v1",
+        "Autopay",
+        "/autopay/oauth/token",
+        "PayU",
+        "/payu/oauth/token",
+        "Pyng",
+        "/pyng/billing/oauth2/token",
+        "Afterpay",
+        "/afterpay/oauth2/token",
+        "merchantABC",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from:\n{text}");
+    }
+    assert!(text.matches("curl -X POST").count() >= 6, "{text}");
+}
