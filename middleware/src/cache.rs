@@ -221,9 +221,26 @@ impl CacheConfig {
 }
 
 /// A cached token and the instant its refresh (or the next attempt after a failure) is due.
+///
+/// `fresh` lets the hot path skip reading the clock (≈ 40 ns on a VM, most of the layer's
+/// cost): it is set when the entry is stored and cleared by a timer task shortly before the
+/// refresh point (and up to five seconds before expiry), or when that task is dropped (its
+/// runtime shut down). While it is clear, every read checks the clock as usual.
 struct Entry {
     token: Arc<Token>,
     refresh_at: Instant,
+    fresh: AtomicBool,
+}
+
+/// Clears `fresh` when the timer fires or its task is dropped.
+struct ClearFresh(std::sync::Weak<Entry>);
+
+impl Drop for ClearFresh {
+    fn drop(&mut self) {
+        if let Some(entry) = self.0.upgrade() {
+            entry.fresh.store(false, Ordering::Release);
+        }
+    }
 }
 
 #[derive(Default)]
@@ -338,6 +355,10 @@ impl TokenCache {
     pub fn cached(&self) -> Option<Arc<Token>> {
         let guard = self.inner.current.load();
         let entry = guard.as_ref()?;
+        if entry.fresh.load(Ordering::Acquire) {
+            self.inner.metrics.hits.increment(1);
+            return Some(Arc::clone(&entry.token));
+        }
         let now = Instant::now();
         if !entry.token.is_valid_at(now) {
             return None;
@@ -349,22 +370,46 @@ impl TokenCache {
         Some(Arc::clone(&entry.token))
     }
 
+    /// The `Authorization` header value of the current token if it is valid now: like
+    /// [`cached`](TokenCache::cached) without cloning the `Arc<Token>`.
+    pub fn cached_authorization(&self) -> Option<http::HeaderValue> {
+        {
+            let guard = self.inner.current.load();
+            let entry = guard.as_ref()?;
+            if entry.fresh.load(Ordering::Acquire) {
+                self.inner.metrics.hits.increment(1);
+                return Some(entry.token.authorization().clone());
+            }
+        }
+        self.cached().map(|token| token.authorization().clone())
+    }
+
     /// A valid token: the cached one, or the result of the fetch in flight, or of a new fetch.
     ///
     /// The returned future owns everything it needs (`'static`). Dropping it does not cancel
     /// the fetch, which other callers may be waiting for. While a backoff after a failed fetch
     /// runs and no valid token is cached, it resolves at once to the last error.
     pub fn token(&self) -> impl Future<Output = Result<Arc<Token>, Error>> + Send + 'static {
-        let step = match self.cached() {
-            Some(token) => Ok(token),
-            None => self.inner.acquire(),
-        };
+        // Inside a runtime, join or start the fetch now, so that the caller is counted as
+        // waiting from this call on; outside one (`runtime.block_on(cache.token())`), on the
+        // first poll.
+        let early = tokio::runtime::Handle::try_current()
+            .is_ok()
+            .then(|| self.step());
+        let this = self.clone();
         async move {
-            match step {
+            match early.unwrap_or_else(|| this.step()) {
                 Ok(token) => Ok(token),
                 Err(Step::Failed(error)) => Err(error),
                 Err(Step::Wait(flight)) => flight.await,
             }
+        }
+    }
+
+    fn step(&self) -> Result<Arc<Token>, Step> {
+        match self.cached() {
+            Some(token) => Ok(token),
+            None => self.inner.acquire(),
         }
     }
 
@@ -414,7 +459,12 @@ impl Inner {
         }
         self.metrics.misses.increment(1);
         if let Some(flight) = &state.flight {
-            return Err(Step::Wait(flight.clone()));
+            // A flight that finished without recording its result (its task was cancelled
+            // when its runtime shut down) is stale: start a new one.
+            if flight.peek().is_none() {
+                return Err(Step::Wait(flight.clone()));
+            }
+            state.flight = None;
         }
         if let (Some(not_before), Some(error)) = (state.not_before, &state.last_error)
             && now < not_before
@@ -427,7 +477,9 @@ impl Inner {
     /// Starts a background refresh of a still-valid token, unless one runs or a backoff waits.
     fn refresh_in_background(self: &Arc<Self>, now: Instant) {
         let mut state = self.lock();
-        if state.flight.is_some() || state.not_before.is_some_and(|nb| now < nb) {
+        if state.flight.as_ref().is_some_and(|f| f.peek().is_none())
+            || state.not_before.is_some_and(|nb| now < nb)
+        {
             return;
         }
         // Another caller may have refreshed the token meanwhile.
@@ -468,7 +520,11 @@ impl Inner {
         let task = runtime.spawn(
             async move {
                 let started = Instant::now();
-                let result = fetch.await;
+                // A panicking fetch is an error for the waiters, not a stuck cache.
+                let result = std::panic::AssertUnwindSafe(fetch)
+                    .catch_unwind()
+                    .await
+                    .unwrap_or_else(|_| Err(Error::Internal("the token request panicked".into())));
                 let span = tracing::Span::current();
                 match &result {
                     Ok(_) => {
@@ -497,6 +553,29 @@ impl Inner {
         flight
     }
 
+    /// Publishes a token with its refresh point; arms the timer that ends its clock-free window.
+    fn store(&self, token: Arc<Token>, refresh_at: Instant, now: Instant) {
+        let remaining = token.remaining_at(now);
+        let safety = (remaining / 10).min(Duration::from_secs(5));
+        let fresh_until = refresh_at.min(token.valid_until().checked_sub(safety).unwrap_or(now));
+        let entry = Arc::new(Entry {
+            token,
+            refresh_at,
+            fresh: AtomicBool::new(false),
+        });
+        if now < fresh_until
+            && let Ok(runtime) = tokio::runtime::Handle::try_current()
+        {
+            entry.fresh.store(true, Ordering::Release);
+            let guard = ClearFresh(Arc::downgrade(&entry));
+            runtime.spawn(async move {
+                let _guard = guard;
+                tokio::time::sleep_until(fresh_until).await;
+            });
+        }
+        self.current.store(Some(entry));
+    }
+
     /// Records the outcome of a fetch. Runs on the fetch task.
     fn complete(&self, result: Result<Token, Error>, took: Duration) -> Result<Arc<Token>, Error> {
         let mut state = self.lock();
@@ -506,10 +585,7 @@ impl Inner {
             Ok(token) => {
                 let token = Arc::new(token);
                 let refresh_at = self.config.refresh.refresh_point(now, token.valid_until());
-                self.current.store(Some(Arc::new(Entry {
-                    token: Arc::clone(&token),
-                    refresh_at,
-                })));
+                self.store(Arc::clone(&token), refresh_at, now);
                 state.backoff = None;
                 state.not_before = None;
                 state.last_error = None;
@@ -532,10 +608,7 @@ impl Inner {
                 if let Some(entry) = current
                     && entry.token.is_valid_at(now)
                 {
-                    self.current.store(Some(Arc::new(Entry {
-                        token: Arc::clone(&entry.token),
-                        refresh_at: retry_at,
-                    })));
+                    self.store(Arc::clone(&entry.token), retry_at, now);
                 }
                 tracing::warn!(
                     cache = %self.config.name,
@@ -646,5 +719,18 @@ mod tests {
     fn cached_outside_a_runtime_is_none_and_does_not_panic() {
         let cache = TokenCache::new(|| async { Err(Error::Internal("unused".into())) });
         assert!(cache.cached().is_none());
+    }
+
+    #[test]
+    fn a_token_future_made_outside_the_runtime_works_inside_it() {
+        let cache = TokenCache::new(|| async {
+            Token::new("outside-token", "Bearer", Duration::from_secs(60), None)
+        });
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let token = runtime.block_on(cache.token()).unwrap();
+        assert_eq!(token.authorization(), "Bearer outside-token");
     }
 }

@@ -13,7 +13,6 @@ use clientcreds::{Error, OAuthErrorCode, Token};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use tokio::sync::Semaphore;
-use tokio::time::advance;
 
 type Script = dyn Fn(usize) -> BoxFuture<'static, Result<Token, Error>> + Send + Sync;
 
@@ -52,6 +51,12 @@ fn server_error() -> Error {
 
 fn value(token: &Token) -> String {
     token.authorization().to_str().unwrap().to_owned()
+}
+
+/// Moves the paused clock forward and lets the tasks woken by it run (the cache's timers).
+async fn advance(by: Duration) {
+    tokio::time::advance(by).await;
+    settle().await;
 }
 
 /// Lets spawned tasks run (the fetch task, then the waiters).
@@ -404,4 +409,26 @@ async fn no_token_in_debug_errors_or_tracing() {
         !everything.contains("secret-token"),
         "a token leaked: {everything}"
     );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_panicking_fetch_is_an_error_not_a_stuck_cache() {
+    let (cache, calls) = counting(
+        CacheConfig::default(),
+        Arc::new(|n| {
+            async move {
+                assert!(n != 1, "the first token request panics");
+                token(n, 3600)
+            }
+            .boxed()
+        }),
+    );
+    let err = cache.token().await.unwrap_err();
+    assert!(matches!(err, Error::Internal(_)), "{err}");
+    advance(Duration::from_secs(3)).await;
+    assert_eq!(
+        value(&cache.token().await.unwrap()),
+        "Bearer secret-token-2"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
 }

@@ -10,7 +10,14 @@ use std::time::Duration;
 
 use clientcreds::Error;
 use clientcreds::source::{MountedToken, TokenSource};
-use tokio::time::advance;
+
+/// Moves the paused clock forward and lets the tasks woken by it run (the cache's timers).
+async fn advance(by: Duration) {
+    tokio::time::advance(by).await;
+    for _ in 0..10 {
+        tokio::task::yield_now().await;
+    }
+}
 
 fn in_an_hour() -> String {
     (jiff::Timestamp::now() + jiff::SignedDuration::from_secs(3600)).to_string()

@@ -18,7 +18,7 @@ use crate::source::{TokenFuture, TokenSource};
 pub(super) struct Retry<S, B> {
     source: Arc<dyn TokenSource>,
     used: Option<Arc<Token>>,
-    replay: Option<(S, Request<B>)>,
+    replay: Option<Box<(S, Request<B>)>>,
 }
 
 impl<S, B> Retry<S, B> {
@@ -26,7 +26,7 @@ impl<S, B> Retry<S, B> {
         Retry {
             source,
             used: None,
-            replay,
+            replay: replay.map(Box::new),
         }
     }
 
@@ -44,8 +44,9 @@ pin_project! {
     {
         #[pin]
         state: State<S::Future>,
-        // The service (and request) waiting for a token.
-        pending: Option<(S, Request<B>)>,
+        // The service (and request) waiting for a token; boxed to keep the hot path's future
+        // small.
+        pending: Option<Box<(S, Request<B>)>>,
         // Present when a 401 must invalidate the token and maybe replay the request.
         retry: Option<Retry<S, B>>,
     }
@@ -87,7 +88,7 @@ where
                 fut: token,
                 ready: true,
             },
-            pending: Some((ready_service, request)),
+            pending: Some(Box::new((ready_service, request))),
             retry,
         }
     }
@@ -132,7 +133,7 @@ where
                     }
                 },
                 StateProj::PollReady { token } => {
-                    let Some((service, _)) = this.pending.as_mut() else {
+                    let Some((service, _)) = this.pending.as_deref_mut() else {
                         this.state.set(State::Done);
                         return Poll::Ready(Err(missing()));
                     };
@@ -173,7 +174,7 @@ where
                 StateProj::Done => panic!("ResponseFuture polled after completion"),
             };
             // A token and a ready service: send the request.
-            let Some((mut service, mut request)) = this.pending.take() else {
+            let Some((mut service, mut request)) = this.pending.take().map(|p| *p) else {
                 this.state.set(State::Done);
                 return Poll::Ready(Err(missing()));
             };

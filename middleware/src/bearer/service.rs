@@ -112,6 +112,13 @@ where
             // Not for this host: no token, and nothing to do on a 401.
             return ResponseFuture::call(self.inner.call(request), None);
         }
+        if !self.policy.invalidates()
+            && let Some(authorization) = self.source.cached_authorization()
+        {
+            // The hottest path: nothing to remember for a 401.
+            request.headers_mut().insert(AUTHORIZATION, authorization);
+            return ResponseFuture::call(self.inner.call(request), None);
+        }
         let retry = self.policy.invalidates().then(|| {
             let replay = self
                 .policy

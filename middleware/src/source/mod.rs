@@ -32,14 +32,16 @@
 
 use std::sync::Arc;
 
+use http::HeaderValue;
+
 use crate::Token;
 pub use crate::cache::TokenFuture;
 
-// mod client_credentials;
+mod client_credentials;
 mod mounted;
 mod static_token;
 
-// pub use client_credentials::ClientCredentialsSource;
+pub use client_credentials::ClientCredentialsSource;
 pub use mounted::{ACCESS_TOKEN_FILE, EXPIRES_AT_FILE, MountedToken, SCOPE_FILE, TOKEN_TYPE_FILE};
 pub use static_token::StaticToken;
 
@@ -55,6 +57,13 @@ pub trait TokenSource: Send + Sync + 'static {
     /// refresh.
     fn cached(&self) -> Option<Arc<Token>>;
 
+    /// The `Authorization` header value of [`cached`](TokenSource::cached) — what the layer
+    /// needs on its hot path when it does not have to remember the token. Implementations may
+    /// override it to skip the `Arc` clone.
+    fn cached_authorization(&self) -> Option<HeaderValue> {
+        self.cached().map(|token| token.authorization().clone())
+    }
+
     /// A valid token, waiting for a token request or a re-read when needed. The future does
     /// not borrow the source; dropping it does not cancel work other callers wait for.
     fn token(&self) -> TokenFuture;
@@ -69,6 +78,10 @@ impl<T: TokenSource + ?Sized> TokenSource for Arc<T> {
         (**self).cached()
     }
 
+    fn cached_authorization(&self) -> Option<HeaderValue> {
+        (**self).cached_authorization()
+    }
+
     fn token(&self) -> TokenFuture {
         (**self).token()
     }
@@ -81,6 +94,10 @@ impl<T: TokenSource + ?Sized> TokenSource for Arc<T> {
 impl TokenSource for crate::cache::TokenCache {
     fn cached(&self) -> Option<Arc<Token>> {
         crate::cache::TokenCache::cached(self)
+    }
+
+    fn cached_authorization(&self) -> Option<HeaderValue> {
+        crate::cache::TokenCache::cached_authorization(self)
     }
 
     fn token(&self) -> TokenFuture {

@@ -149,6 +149,10 @@ impl TokenSource for MountedToken {
         self.cache.cached()
     }
 
+    fn cached_authorization(&self) -> Option<http::HeaderValue> {
+        self.cache.cached_authorization()
+    }
+
     fn token(&self) -> TokenFuture {
         Box::pin(self.cache.token())
     }
