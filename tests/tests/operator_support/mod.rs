@@ -1,0 +1,322 @@
+//! Shared set-up of the operator e2e tests: a real control plane with the CRD and the operator's
+//! RBAC (deploy/rbac.yaml) installed, the sandbox as every provider, and the operator running
+//! in-process as the `clientcreds-system/clientcreds-operator` service account.
+#![allow(clippy::unwrap_used, dead_code, unreachable_pub)]
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use clientcreds_e2e::ControlPlane;
+use clientcreds_operator::crd::OAuthClient;
+use clientcreds_operator::run::{Config, LeaderElection};
+use clientcreds_sandbox::{Sandbox, SandboxConfig};
+use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use k8s_openapi::api::events::v1::Event;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams};
+use kube::{Client, CustomResourceExt};
+use serde::Serialize;
+use serde_json::json;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+pub const EVENTUALLY: Duration = Duration::from_secs(120);
+pub const OPERATOR_NS: &str = "clientcreds-system";
+pub const OPERATOR_SA: &str = "clientcreds-operator";
+
+/// Everything the operator logs in this test binary (all tests), for the "no secret in logs"
+/// checks.
+pub fn logs() -> Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let writer = buf.clone();
+        let make = move || LogWriter(writer.clone());
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "clientcreds_operator=debug,clientcreds=debug,kube=info,kube_lease_manager=info,info",
+            ))
+            .with_writer(make)
+            .with_ansi(false)
+            .try_init();
+        buf
+    })
+    .clone()
+}
+
+pub struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogWriter {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        // also to stderr, so a failing test shows what happened
+        let _ = std::io::stderr().write_all(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&logs().lock().unwrap()).into_owned()
+}
+
+pub struct Env {
+    pub cp: ControlPlane,
+    pub sandbox: Sandbox,
+    pub admin: Client,
+    pub ns: String,
+}
+
+async fn apply<K>(client: &Client, obj: K)
+where
+    K: kube::Resource<DynamicType = ()> + Serialize + std::fmt::Debug,
+{
+    let ar = ApiResource::erase::<K>(&());
+    let name = obj.meta().name.clone().unwrap();
+    let api: Api<DynamicObject> = match obj.meta().namespace.clone() {
+        Some(ns) => Api::namespaced_with(client.clone(), &ns, &ar),
+        None => Api::all_with(client.clone(), &ar),
+    };
+    api.patch(
+        &name,
+        &PatchParams::apply("clientcreds-e2e").force(),
+        &Patch::Apply(&obj),
+    )
+    .await
+    .unwrap();
+}
+
+/// Applies every document of deploy/rbac.yaml as the admin.
+pub async fn install_rbac(admin: &Client) {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/rbac.yaml");
+    let text = std::fs::read_to_string(path).unwrap();
+    for doc in serde_yaml::Deserializer::from_str(&text) {
+        let value = serde_json::Value::deserialize(doc).unwrap();
+        if value.is_null() {
+            continue;
+        }
+        match value["kind"].as_str().unwrap() {
+            "ServiceAccount" => {
+                apply::<ServiceAccount>(admin, serde_json::from_value(value).unwrap()).await
+            }
+            "ClusterRole" => {
+                apply::<ClusterRole>(admin, serde_json::from_value(value).unwrap()).await
+            }
+            "ClusterRoleBinding" => {
+                apply::<ClusterRoleBinding>(admin, serde_json::from_value(value).unwrap()).await
+            }
+            "Role" => apply::<Role>(admin, serde_json::from_value(value).unwrap()).await,
+            "RoleBinding" => {
+                apply::<RoleBinding>(admin, serde_json::from_value(value).unwrap()).await
+            }
+            other => panic!("unexpected kind {other} in deploy/rbac.yaml"),
+        }
+    }
+}
+
+use serde::Deserialize;
+
+/// Starts the control plane, installs the CRD and RBAC, creates the operator's and the app's
+/// namespaces, and starts the sandbox.
+pub async fn setup(config: SandboxConfig) -> Env {
+    logs();
+    let cp = match ControlPlane::start().await {
+        Ok(cp) => cp,
+        Err(err) => panic!("cannot start the control plane: {err}"),
+    };
+    let admin = cp.admin_client();
+    cp.install_crds(&[OAuthClient::crd()]).await.unwrap();
+    cp.create_namespace(OPERATOR_NS).await.unwrap();
+    install_rbac(&admin).await;
+    let ns = "app".to_owned();
+    cp.create_namespace(&ns).await.unwrap();
+    let sandbox = Sandbox::start(config).await.unwrap();
+    Env {
+        cp,
+        sandbox,
+        admin,
+        ns,
+    }
+}
+
+/// A running in-process operator.
+pub struct Operator {
+    stop: Option<oneshot::Sender<()>>,
+    task: JoinHandle<()>,
+}
+
+impl Operator {
+    /// Graceful stop (releases its Lease).
+    pub async fn stop(mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(30), &mut self.task).await;
+        self.task.abort();
+    }
+    /// A crash: the task is aborted where it is.
+    pub async fn kill(self) {
+        self.task.abort();
+        let _ = self.task.await;
+    }
+}
+
+impl Env {
+    /// A client with only the operator's RBAC.
+    pub fn operator_client(&self) -> Client {
+        self.cp
+            .service_account_client(OPERATOR_NS, OPERATOR_SA)
+            .unwrap()
+    }
+
+    pub fn start_operator(&self, leader: Option<&str>) -> Operator {
+        let client = self.operator_client();
+        let config = Config {
+            leader_election: leader.map(|identity| LeaderElection {
+                lease_name: "clientcreds-operator".into(),
+                lease_namespace: OPERATOR_NS.into(),
+                identity: identity.into(),
+                duration_seconds: 6,
+                grace_seconds: 2,
+            }),
+            instance: leader.map(str::to_owned),
+            ..Config::default()
+        };
+        let (tx, rx) = oneshot::channel();
+        let task = tokio::spawn(async move {
+            let shutdown = async move {
+                let _ = rx.await;
+            };
+            if let Err(e) = clientcreds_operator::run::run(client, config, shutdown).await {
+                panic!("operator failed: {e}");
+            }
+        });
+        Operator {
+            stop: Some(tx),
+            task,
+        }
+    }
+
+    pub fn oacs(&self) -> Api<OAuthClient> {
+        Api::namespaced(self.admin.clone(), &self.ns)
+    }
+
+    pub fn secrets(&self) -> Api<Secret> {
+        Api::namespaced(self.admin.clone(), &self.ns)
+    }
+
+    pub async fn create_secret(&self, name: &str, data: &[(&str, &str)]) {
+        let string_data: serde_json::Map<String, serde_json::Value> = data
+            .iter()
+            .map(|(k, v)| (k.to_string(), json!(v)))
+            .collect();
+        let secret: Secret = serde_json::from_value(json!({
+            "apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": name, "namespace": self.ns},
+            "stringData": string_data,
+        }))
+        .unwrap();
+        self.secrets()
+            .patch(
+                name,
+                &PatchParams::apply("clientcreds-e2e").force(),
+                &Patch::Apply(&secret),
+            )
+            .await
+            .unwrap();
+    }
+
+    pub async fn create_oac(&self, value: serde_json::Value) -> OAuthClient {
+        let mut value = value;
+        value["apiVersion"] = json!("clientcreds.dev/v1alpha1");
+        value["kind"] = json!("OAuthClient");
+        value["metadata"]["namespace"] = json!(self.ns);
+        let oac: OAuthClient = serde_json::from_value(value).unwrap();
+        self.oacs().create(&Default::default(), &oac).await.unwrap()
+    }
+
+    /// Waits until condition `type_` has `status` and returns the object.
+    pub async fn wait_condition(&self, name: &str, type_: &str, status: &str) -> OAuthClient {
+        let api = self.oacs();
+        clientcreds_e2e::eventually(&format!("{name} {type_}={status}"), EVENTUALLY, || {
+            let api = api.clone();
+            async move {
+                let o = api.get(name).await.ok()?;
+                let ok = o
+                    .status
+                    .as_ref()?
+                    .conditions
+                    .iter()
+                    .any(|c| c.type_ == type_ && c.status == status);
+                ok.then_some(o)
+            }
+        })
+        .await
+    }
+
+    pub async fn wait_ready(&self, name: &str) -> OAuthClient {
+        self.wait_condition(name, "Ready", "True").await
+    }
+
+    pub async fn token_secret(&self, name: &str) -> Secret {
+        self.secrets().get(name).await.unwrap()
+    }
+
+    /// Events about objects in the app namespace.
+    pub async fn events(&self) -> Vec<Event> {
+        Api::<Event>::namespaced(self.admin.clone(), &self.ns)
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+    }
+
+    /// Asserts that none of `secrets` appears in the captured logs, the events, or the status
+    /// of any OAuthClient in the namespace.
+    pub async fn assert_no_secret_anywhere(&self, secrets: &[String]) {
+        let logs = captured_logs();
+        let events = serde_json::to_string(&self.events().await).unwrap();
+        let statuses: Vec<_> = self
+            .oacs()
+            .list(&ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .into_iter()
+            .map(|o| serde_json::to_string(&o.status).unwrap())
+            .collect();
+        let statuses = statuses.join("\n");
+        for s in secrets.iter().filter(|s| s.len() >= 6) {
+            assert!(
+                !logs.contains(s.as_str()),
+                "a secret or token appears in the logs"
+            );
+            assert!(
+                !events.contains(s.as_str()),
+                "a secret or token appears in an event"
+            );
+            assert!(
+                !statuses.contains(s.as_str()),
+                "a secret or token appears in a status"
+            );
+        }
+    }
+}
+
+pub fn data(secret: &Secret, key: &str) -> String {
+    String::from_utf8(secret.data.as_ref().unwrap()[key].0.clone()).unwrap()
+}
+
+/// Calls a sandbox protected endpoint with a bearer token; returns the HTTP status.
+pub async fn call_protected(url: &str, token: &str) -> u16 {
+    let http = clientcreds::HttpClient::new();
+    let request = http::Request::builder()
+        .uri(url)
+        .header("authorization", format!("Bearer {token}"))
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    http.send(request).await.unwrap().status().as_u16()
+}
