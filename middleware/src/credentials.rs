@@ -365,6 +365,12 @@ impl ClientCredentialsBuilder {
         if let Some(message) = self.rules.grant_type_error.clone() {
             return Err(Error::config("grant_type", message));
         }
+        if self.token_url.trim().is_empty() {
+            return Err(Error::config(
+                "token_url",
+                preset("is not set; set the token endpoint with .token_url(..)".into()),
+            ));
+        }
         let token_url = check_token_url(&self.token_url, self.allow_insecure_http)?;
         if self.client_id.is_empty() {
             return Err(Error::config(

@@ -102,6 +102,45 @@ impl Provider {
         }
     }
 
+    /// This provider's preset by name, for tools that pick the provider at run time (a CLI
+    /// flag, a custom resource). Autopay and PayU get their documented token URL (PayU:
+    /// [`Env::Test`]); Azupay, Pyng and Afterpay have per-client or per-environment hosts, so
+    /// their token URL must be set with [`token_url`](ClientCredentialsBuilder::token_url) —
+    /// [`build`](ClientCredentialsBuilder::build) says so otherwise. Azupay built this way
+    /// does not know `oauth2AllowedScopes`; prefer [`Provider::azupay`] when the connection
+    /// details are at hand.
+    ///
+    /// ```
+    /// use clientcreds::{ClientAuth, Provider};
+    /// use secrecy::SecretString;
+    ///
+    /// let provider: Provider = "pyng".parse()?;
+    /// let credentials = provider
+    ///     .builder("s6BhdRkqt3", SecretString::from("gX1fBat3bV"))
+    ///     .token_url("https://sample.pyng.com.au/billing/oauth2/token")
+    ///     .scope("billing:customers:read")
+    ///     .build()?;
+    /// assert_eq!(credentials.auth(), ClientAuth::Basic);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn builder(
+        self,
+        client_id: impl Into<String>,
+        client_secret: SecretString,
+    ) -> ClientCredentialsBuilder {
+        let client_id = client_id.into();
+        match self {
+            Provider::Autopay => Provider::autopay(client_id, client_secret),
+            Provider::PayU => Provider::payu(Env::Test, client_id, client_secret),
+            Provider::Pyng => {
+                let mut builder = preset(self, "", client_id, client_secret);
+                builder.rules.require_scope = true;
+                builder
+            }
+            Provider::Azupay | Provider::Afterpay => preset(self, "", client_id, client_secret),
+        }
+    }
+
     /// Azupay, from the connection details of its enable/details call and the client secret
     /// that the enable call returned once. Uses `oauth2ClientId` (not the Azupay `clientId`),
     /// `oauth2TokenUrl`, a form body with the secret in it, `oauth2TtlInSecs` as the default
@@ -246,6 +285,38 @@ mod tests {
             assert_eq!(p.as_str().parse::<Provider>().unwrap(), p);
         }
         assert!("stripe".parse::<Provider>().is_err());
+    }
+
+    #[test]
+    fn presets_by_name() {
+        let c = Provider::Autopay.builder("id", secret()).build().unwrap();
+        assert_eq!(c.token_url().as_str(), AUTOPAY_TOKEN_URL);
+        let c = Provider::PayU.builder("id", secret()).build().unwrap();
+        assert_eq!(c.token_url().as_str(), PAYU_TEST_TOKEN_URL);
+        for p in [Provider::Azupay, Provider::Pyng, Provider::Afterpay] {
+            let err = p.builder("id", secret()).scope("x").build().unwrap_err();
+            assert!(
+                matches!(err, Error::Config { field: "token_url", ref message } if message.contains(p.as_str())),
+                "{err}"
+            );
+            let c = p
+                .builder("id", secret())
+                .scope("x")
+                .token_url("https://h/token")
+                .build()
+                .unwrap();
+            assert_eq!(c.auth(), p.client_auth());
+            assert_eq!(c.provider(), Some(p.as_str()));
+        }
+        assert_eq!(
+            field(
+                Provider::Pyng
+                    .builder("id", secret())
+                    .token_url("https://h/t")
+                    .build()
+            ),
+            "scope"
+        );
     }
 
     #[test]
