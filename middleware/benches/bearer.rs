@@ -82,6 +82,20 @@ fn bench(c: &mut Criterion) {
         b.iter(|| one(&mut bearer_cached))
     });
     group.finish();
+
+    // The parts of the hot path, for reading the numbers above.
+    let mut parts = c.benchmark_group("hot_path_parts");
+    parts.bench_function("cache_cached_authorization", |b| {
+        b.iter(|| black_box(cache.cached_authorization()))
+    });
+    let header = cache.cached_authorization().unwrap();
+    parts.bench_function("header_value_clone", |b| {
+        b.iter(|| black_box(header.clone()))
+    });
+    parts.bench_function("tokio_instant_now", |b| {
+        b.iter(|| black_box(tokio::time::Instant::now()))
+    });
+    parts.finish();
 }
 
 criterion_group! {

@@ -39,6 +39,8 @@ pub mod telemetry;
 pub mod token;
 
 pub use azupay::AzupayConnectionDetails;
+pub use bearer::{Bearer, BearerError, BearerLayer};
+pub use cache::TokenCache;
 pub use credentials::{
     BasicEncoding, CacheKey, ClientAuth, ClientCredentials, ClientCredentialsBuilder,
 };
@@ -46,4 +48,5 @@ pub use error::{Error, OAuthErrorCode};
 pub use http::{HttpClient, HttpClientBuilder};
 pub use provider::{Env, Provider};
 pub use request::{TOKEN_REQUEST_DURATION, TOKEN_REQUESTS, basic_authorization};
+pub use source::{ClientCredentialsSource, MountedToken, StaticToken, TokenSource};
 pub use token::Token;
