@@ -471,11 +471,11 @@ async fn provider_errors_map_to_the_typed_error() {
     afterpay_good.request_token(&http).await.unwrap();
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn http_client_timeout_against_a_slow_provider() {
     let sb = start().await;
     let http = HttpClient::builder()
-        .timeout(Duration::from_millis(300))
+        .timeout(Duration::from_secs(10))
         .build()
         .unwrap();
     let afterpay = sb.afterpay();
@@ -490,9 +490,12 @@ async fn http_client_timeout_against_a_slow_provider() {
     sb.fail_next(
         sandbox::Provider::Afterpay,
         1,
-        Fault::delay(Duration::from_secs(30)),
+        Fault::delay(Duration::from_secs(60)),
     );
+    // Paused time: the clock jumps to the client's 10 s deadline, before the 60 s delay ends.
+    let started = tokio::time::Instant::now();
     let err = credentials.request_token(&http).await.unwrap_err();
+    assert_eq!(started.elapsed(), Duration::from_secs(10));
     assert!(matches!(err, Error::Transport { .. }), "{err:?}");
     assert!(
         err.to_string().contains("no complete response within"),
