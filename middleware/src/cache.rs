@@ -10,10 +10,13 @@
 //!   on its own task, so a caller that gives up (a timeout, a dropped request) does not cancel
 //!   the fetch the others wait for.
 //! - **Lock-free hot path.** [`TokenCache::cached`] reads the current token through an
-//!   [`arc_swap::ArcSwapOption`]: no lock, no allocation.
-//! - **Refresh ahead of expiry.** Once a token passes its refresh point (see [`RefreshAt`]),
-//!   the next read starts a background fetch and keeps returning the current token until the new
-//!   one arrives.
+//!   [`arc_swap::ArcSwapOption`]: no lock, no allocation — and, until shortly before the
+//!   refresh point, not even a clock read (a timer task clears a `fresh` flag then; up to five
+//!   seconds before expiry at the latest).
+//! - **Refresh ahead of expiry.** At a token's refresh point (see [`RefreshAt`]) a background
+//!   fetch starts — from a timer, or from the first read after that point — and the current token
+//!   keeps being served until the new one arrives. An idle cache keeps its token fresh; the timer
+//!   holds only a weak reference, so dropping the cache stops it.
 //! - **Failures.** A failed refresh keeps the still-valid token in service and schedules the next
 //!   attempt with exponential backoff and jitter ([`backon`]); a server's `retry_after` is a lower
 //!   bound for that delay. An error that repeats until a person changes something
@@ -554,7 +557,7 @@ impl Inner {
     }
 
     /// Publishes a token with its refresh point; arms the timer that ends its clock-free window.
-    fn store(&self, token: Arc<Token>, refresh_at: Instant, now: Instant) {
+    fn store(self: &Arc<Self>, token: Arc<Token>, refresh_at: Instant, now: Instant) {
         let remaining = token.remaining_at(now);
         let safety = (remaining / 10).min(Duration::from_secs(5));
         let fresh_until = refresh_at.min(token.valid_until().checked_sub(safety).unwrap_or(now));
@@ -568,16 +571,27 @@ impl Inner {
         {
             entry.fresh.store(true, Ordering::Release);
             let guard = ClearFresh(Arc::downgrade(&entry));
+            let cache = Arc::downgrade(self);
             runtime.spawn(async move {
-                let _guard = guard;
                 tokio::time::sleep_until(fresh_until).await;
+                drop(guard);
+                // Refresh at the refresh point even when no request comes (an idle client
+                // keeps a fresh token); a dropped cache ends here.
+                tokio::time::sleep_until(refresh_at).await;
+                if let Some(cache) = cache.upgrade() {
+                    cache.refresh_in_background(Instant::now());
+                }
             });
         }
         self.current.store(Some(entry));
     }
 
     /// Records the outcome of a fetch. Runs on the fetch task.
-    fn complete(&self, result: Result<Token, Error>, took: Duration) -> Result<Arc<Token>, Error> {
+    fn complete(
+        self: &Arc<Self>,
+        result: Result<Token, Error>,
+        took: Duration,
+    ) -> Result<Arc<Token>, Error> {
         let mut state = self.lock();
         state.flight = None;
         let now = Instant::now();

@@ -333,18 +333,52 @@ async fn invalidate_drops_exactly_that_token() {
 
 #[tokio::test(start_paused = true)]
 async fn an_expired_token_is_not_served() {
+    let gate = Arc::new(Semaphore::new(0));
+    let fetch_gate = Arc::clone(&gate);
     let (cache, calls) = counting(
         CacheConfig::default(),
-        Arc::new(|n| async move { token(n, 10) }.boxed()),
+        Arc::new(move |n| {
+            let gate = Arc::clone(&fetch_gate);
+            async move {
+                if n > 1 {
+                    let _permit = gate.acquire().await.unwrap();
+                }
+                token(n, 10)
+            }
+            .boxed()
+        }),
     );
     cache.token().await.unwrap();
+    // The refresh (due at 5 s) hangs; at 11 s the first token has expired.
     advance(Duration::from_secs(11)).await;
     assert!(cache.cached().is_none());
-    assert_eq!(
-        value(&cache.token().await.unwrap()),
-        "Bearer secret-token-2"
-    );
     assert_eq!(calls.load(Ordering::SeqCst), 2);
+    let waiting = cache.token();
+    gate.add_permits(1);
+    assert_eq!(value(&waiting.await.unwrap()), "Bearer secret-token-2");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_idle_cache_refreshes_on_its_own_and_stops_when_dropped() {
+    let (cache, calls) = counting(
+        CacheConfig::default().refresh_at(RefreshAt::BeforeExpiry(Duration::from_secs(30))),
+        Arc::new(|n| async move { token(n, 100) }.boxed()),
+    );
+    cache.token().await.unwrap();
+    // No reads at all: the timer refreshes at 70 s, and again 70 s after that.
+    advance(Duration::from_secs(71)).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    advance(Duration::from_secs(70)).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+    assert_eq!(value(&cache.cached().unwrap()), "Bearer secret-token-3");
+    drop(cache);
+    advance(Duration::from_secs(300)).await;
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        3,
+        "a dropped cache refreshes no more"
+    );
 }
 
 /// A `MakeWriter` that collects everything written.
