@@ -276,6 +276,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn error_can_be_shared_between_waiters() {
+        fn shareable<T: Clone + Send + Sync + 'static + std::error::Error>() {}
+        shareable::<Error>();
+        assert_eq!(
+            endpoint(400, Some("slow_down")).kind(),
+            "other_oauth_error",
+            "server-chosen codes never become metric labels"
+        );
+        assert_eq!(
+            endpoint(401, Some("invalid_client")).kind(),
+            "invalid_client"
+        );
+    }
+
+    #[test]
     fn codes_round_trip() {
         for code in [
             "invalid_request",

@@ -570,6 +570,18 @@ mod tests {
     }
 
     #[test]
+    fn retry_after_header_used_when_the_body_has_none() {
+        let e = err(
+            429,
+            &[("retry-after", "5")],
+            r#"{"error":"rate_limit_exceeded"}"#,
+        );
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(5)));
+        let e = err(503, &[("retry-after", "9")], r#"{"message":"busy"}"#);
+        assert_eq!(e.retry_after(), Some(Duration::from_secs(9)));
+    }
+
+    #[test]
     fn pyng_invalid_client() {
         let e = err(
             401,
