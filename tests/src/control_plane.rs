@@ -404,6 +404,20 @@ impl ControlPlane {
         Ok(())
     }
 
+    /// Checks that etcd, kube-apiserver and kube-controller-manager are all still running.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ServerExited`] naming the first that exited, with its log (the directory is then
+    /// kept when the control plane is dropped).
+    pub fn check_running(&mut self) -> Result<(), Error> {
+        let result = self.servers.check_running();
+        if result.is_err() {
+            self.servers.keep = true;
+        }
+        result
+    }
+
     /// Stops the servers now (the same as dropping), keeping the directory if `keep` is true;
     /// returns the directory's path.
     pub fn stop(mut self, keep: bool) -> PathBuf {

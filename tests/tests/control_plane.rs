@@ -188,7 +188,7 @@ async fn rbac_denies_what_it_does_not_grant_and_allows_what_it_does() {
 
 #[tokio::test]
 async fn garbage_collector_deletes_a_secret_whose_owner_is_deleted() {
-    let cp = start().await;
+    let mut cp = start().await;
     let admin = cp.admin_client();
     cp.create_namespace("gc").await.unwrap();
     let cms: Api<ConfigMap> = Api::namespaced(admin.clone(), "gc");
@@ -232,6 +232,7 @@ async fn garbage_collector_deletes_a_secret_whose_owner_is_deleted() {
         secrets.get_opt("kept").await.unwrap().is_some(),
         "a Secret whose owner exists was collected"
     );
+    cp.check_running().unwrap();
 }
 
 fn widget_crd() -> CustomResourceDefinition {
