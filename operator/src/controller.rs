@@ -129,13 +129,34 @@ impl Context {
         let ev = Event {
             type_,
             reason: reason.into(),
-            note: Some(note),
+            note: Some(truncate(note, 1000)),
             action: action.into(),
             secondary: None,
         };
         if let Err(e) = self.recorder.publish(&ev, &oac.object_ref(&())).await {
             warn!(error = %e, reason, "could not publish event");
         }
+    }
+}
+
+/// Event notes are limited to 1 kB by the API server.
+fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max.saturating_sub(3);
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push_str("...");
+    }
+    s
+}
+
+/// A short description of a Kubernetes API error (the server's message, not the whole Status).
+fn kube_message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(status) => format!("{} (HTTP {})", status.message, status.code),
+        other => other.to_string(),
     }
 }
 
@@ -354,8 +375,9 @@ async fn deref_azupay(
                 .await
             {
                 let msg = format!(
-                    "cannot create credentials Secret {} before enabling OAuth 2.0 (nothing was enabled): {e}",
-                    store.secret_name
+                    "cannot create credentials Secret {} before enabling OAuth 2.0 (nothing was enabled): {}",
+                    store.secret_name,
+                    kube_message(&e)
                 );
                 ctx.event(
                     oac,
@@ -465,7 +487,7 @@ async fn enable(
         {
             Ok(_) => break,
             Err(e) => {
-                warn!(oauthclient = %oac.name_any(), attempt, error = %e, "storing the Azupay client secret failed; retrying (held in memory only)");
+                warn!(oauthclient = %oac.name_any(), attempt, error = %kube_message(&e), "storing the Azupay client secret failed; retrying (held in memory only)");
                 if attempt == 1 {
                     ctx.event(
                         oac,
@@ -473,8 +495,9 @@ async fn enable(
                         "CredentialsWriteFailed",
                         "StoreCredentials",
                         format!(
-                            "OAuth 2.0 is enabled but writing Secret {} failed: {e}. Retrying; do not restart the operator until it succeeds",
-                            store.secret_name
+                            "OAuth 2.0 is enabled but writing Secret {} failed: {}. Retrying; do not restart the operator until it succeeds",
+                            store.secret_name,
+                            kube_message(&e)
                         ),
                     )
                     .await;

@@ -320,3 +320,141 @@ pub async fn call_protected(url: &str, token: &str) -> u16 {
         .unwrap();
     http.send(request).await.unwrap().status().as_u16()
 }
+
+impl Env {
+    /// Creates the Azupay API key Secret and an Azupay OAuthClient with these token Secrets.
+    pub async fn create_azupay(&self, name: &str, tokens: serde_json::Value) {
+        let az = self.sandbox.azupay();
+        self.create_secret("azupay-api-key", &[("apiKey", &az.api_key)])
+            .await;
+        self.create_oac(json!({
+            "metadata": {"name": name},
+            "spec": {
+                "provider": "azupay",
+                "azupay": {"endpoint": az.endpoint, "clientId": az.client_id,
+                           "apiKeySecretRef": {"name": "azupay-api-key", "key": "apiKey"}},
+                "credentials": {"secretName": "azupay-oauth2-credentials"},
+                "tokens": tokens,
+            }
+        }))
+        .await;
+    }
+
+    /// Waits for an event with this reason and returns its note.
+    pub async fn wait_event(&self, reason: &str) -> String {
+        let api = Api::<Event>::namespaced(self.admin.clone(), &self.ns);
+        clientcreds_e2e::eventually(&format!("event {reason}"), EVENTUALLY, || {
+            let api = api.clone();
+            async move {
+                let list = api.list(&ListParams::default()).await.ok()?;
+                list.items
+                    .into_iter()
+                    .find(|e| e.reason.as_deref() == Some(reason))
+                    .map(|e| e.note.unwrap_or_default())
+            }
+        })
+        .await
+    }
+
+    /// Sets the refresh-on-demand annotation.
+    pub async fn request_refresh(&self, name: &str, value: &str) {
+        let patch = json!({"metadata": {"annotations": {"clientcreds.dev/refresh": value}}});
+        self.oacs()
+            .patch(name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap();
+    }
+
+    /// Waits until the token Secret's access token differs from `old`; returns the new one.
+    pub async fn wait_new_token(&self, secret: &str, old: &str) -> String {
+        let api = self.secrets();
+        clientcreds_e2e::eventually(&format!("a new token in {secret}"), EVENTUALLY, || {
+            let api = api.clone();
+            async move {
+                let s = api.get(secret).await.ok()?;
+                let t = data(&s, "access_token");
+                (t != old).then_some(t)
+            }
+        })
+        .await
+    }
+
+    /// A ValidatingAdmissionPolicy that refuses any Secret in the app namespace holding
+    /// `client_secret` — a write failure of the Azupay credentials Secret. Returns once it is
+    /// in force.
+    pub async fn deny_client_secret_writes(&self) {
+        use k8s_openapi::api::admissionregistration::v1::{
+            ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
+        };
+        let policy: ValidatingAdmissionPolicy = serde_json::from_value(json!({
+            "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
+            "metadata": {"name": "deny-client-secret"},
+            "spec": {
+                "failurePolicy": "Fail",
+                "matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"],
+                    "operations": ["CREATE", "UPDATE"], "resources": ["secrets"]}]},
+                "validations": [{"expression": "!has(object.data) || !('client_secret' in object.data)",
+                                 "message": "test: writing client_secret is refused"}]
+            }
+        }))
+        .unwrap();
+        let binding: ValidatingAdmissionPolicyBinding = serde_json::from_value(json!({
+            "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
+            "metadata": {"name": "deny-client-secret"},
+            "spec": {"policyName": "deny-client-secret", "validationActions": ["Deny"],
+                     "matchResources": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": self.ns}}}}
+        }))
+        .unwrap();
+        apply(&self.admin, policy).await;
+        apply(&self.admin, binding).await;
+        let secrets = self.secrets();
+        clientcreds_e2e::eventually("the admission policy in force", EVENTUALLY, || {
+            let secrets = secrets.clone();
+            async move {
+                let probe: Secret = serde_json::from_value(json!({
+                    "apiVersion": "v1", "kind": "Secret",
+                    "metadata": {"name": "policy-probe"},
+                    "stringData": {"client_secret": "x"}
+                }))
+                .unwrap();
+                match secrets.create(&Default::default(), &probe).await {
+                    Ok(_) => {
+                        let _ = secrets.delete("policy-probe", &Default::default()).await;
+                        None
+                    }
+                    Err(_) => Some(()),
+                }
+            }
+        })
+        .await;
+    }
+
+    /// Removes that policy and waits until writes pass again.
+    pub async fn allow_client_secret_writes(&self) {
+        use k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicyBinding;
+        Api::<ValidatingAdmissionPolicyBinding>::all(self.admin.clone())
+            .delete("deny-client-secret", &Default::default())
+            .await
+            .unwrap();
+        let secrets = self.secrets();
+        clientcreds_e2e::eventually("the admission policy lifted", EVENTUALLY, || {
+            let secrets = secrets.clone();
+            async move {
+                let probe: Secret = serde_json::from_value(json!({
+                    "apiVersion": "v1", "kind": "Secret",
+                    "metadata": {"name": "policy-probe-2"},
+                    "stringData": {"client_secret": "x"}
+                }))
+                .unwrap();
+                match secrets.create(&Default::default(), &probe).await {
+                    Ok(_) => {
+                        let _ = secrets.delete("policy-probe-2", &Default::default()).await;
+                        Some(())
+                    }
+                    Err(_) => None,
+                }
+            }
+        })
+        .await;
+    }
+}

@@ -1,0 +1,308 @@
+//! Azupay through the operator on a real control plane: enable exactly once across restarts,
+//! the one-time secret surviving a failed write, a restart between the enable call and the
+//! write (DESIGN.md step 3), API key rotation, and out-of-scope token Secrets.
+#![allow(clippy::unwrap_used)]
+
+mod operator_support;
+
+use clientcreds_sandbox::{AZUPAY_OAUTH2_CLIENT_SECRET, Provider, SandboxConfig};
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Patch, PatchParams};
+use operator_support::*;
+use serde_json::json;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn enable_is_called_once_across_restarts_and_out_of_scope_tokens_are_reported() {
+    let env = setup(SandboxConfig::default()).await;
+    let az = env.sandbox.azupay();
+    env.create_azupay(
+        "payments",
+        json!([
+            {"secretName": "token-balance", "scopes": ["RestAPI/GET:balance"]},
+            {"secretName": "token-forbidden", "scopes": ["RestAPI/GET:balance", "RestAPI/POST:notAllowed"]}
+        ]),
+    )
+    .await;
+    let op = env.start_operator(None);
+
+    let oac = env
+        .wait_condition("payments", "TokensIssued", "False")
+        .await;
+    let oac = if oac
+        .status
+        .as_ref()
+        .unwrap()
+        .tokens
+        .iter()
+        .any(|t| t.expires_at.is_some())
+    {
+        oac
+    } else {
+        // wait until the allowed token is written too
+        clientcreds_e2e::eventually("token-balance written", EVENTUALLY, || {
+            let api = env.oacs();
+            async move {
+                let o = api.get("payments").await.ok()?;
+                o.status
+                    .as_ref()?
+                    .tokens
+                    .iter()
+                    .any(|t| t.expires_at.is_some())
+                    .then_some(o)
+            }
+        })
+        .await
+    };
+    let status = oac.status.unwrap();
+    let cond = |t: &str| {
+        status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == t)
+            .unwrap()
+            .clone()
+    };
+    assert_eq!(cond("CredentialsStored").status, "True");
+    assert_eq!(cond("TokensIssued").reason, "ScopesNotAllowed");
+    assert!(
+        cond("TokensIssued")
+            .message
+            .contains("RestAPI/POST:notAllowed")
+    );
+    assert_eq!(cond("Ready").status, "False");
+    assert_eq!(
+        status.allowed_scopes.as_deref().unwrap(),
+        clientcreds_sandbox::AZUPAY_DEFAULT_SCOPES
+    );
+    assert!(status.ttl_seconds.unwrap() > 0);
+    assert_eq!(
+        status.oauth2_client_id.as_deref(),
+        Some(clientcreds_sandbox::AZUPAY_OAUTH2_CLIENT_ID)
+    );
+    assert!(
+        env.wait_event("ScopesNotAllowed")
+            .await
+            .contains("RestAPI/POST:notAllowed")
+    );
+    // the out-of-scope Secret is not issued; the allowed one is and works
+    assert!(
+        env.secrets()
+            .get_opt("token-forbidden")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let token = data(&env.token_secret("token-balance").await, "access_token");
+    assert_eq!(call_protected(&az.resource_url, &token).await, 200);
+    assert_eq!(env.sandbox.enable_calls(&az.client_id), 1);
+
+    // graceful restart: no second enable; refresh on demand still works
+    op.stop().await;
+    let op = env.start_operator(None);
+    env.request_refresh("payments", "1").await;
+    let token2 = env.wait_new_token("token-balance", &token).await;
+    assert_eq!(call_protected(&az.resource_url, &token2).await, 200);
+    // crash and restart: still no second enable
+    op.kill().await;
+    let op = env.start_operator(None);
+    env.request_refresh("payments", "2").await;
+    let token3 = env.wait_new_token("token-balance", &token2).await;
+    assert_eq!(
+        env.sandbox.enable_calls(&az.client_id),
+        1,
+        "enable called again after a restart"
+    );
+
+    // API key rotation: the old key stops working, the new one is read from the Secret
+    assert!(
+        env.sandbox
+            .set_azupay_api_key(&az.client_id, "SECR_ROTATED_key_2")
+    );
+    env.sandbox.clear_requests();
+    env.create_secret("azupay-api-key", &[("apiKey", "SECR_ROTATED_key_2")])
+        .await;
+    clientcreds_e2e::eventually("a details call with the rotated key", EVENTUALLY, || {
+        let sb = &env.sandbox;
+        async move {
+            sb.requests_for(Provider::Azupay)
+                .iter()
+                .any(|r| {
+                    r.method == "GET"
+                        && r.path.ends_with("/oauth2")
+                        && r.header("authorization") == Some("SECR_ROTATED_key_2")
+                })
+                .then_some(())
+        }
+    })
+    .await;
+    assert_eq!(env.sandbox.enable_calls(&az.client_id), 1);
+
+    op.stop().await;
+    env.assert_no_secret_anywhere(&[
+        az.api_key.clone(),
+        "SECR_ROTATED_key_2".into(),
+        AZUPAY_OAUTH2_CLIENT_SECRET.into(),
+        token,
+        token2,
+        token3,
+    ])
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_secret_survives_a_failed_first_write() {
+    let env = setup(SandboxConfig::default()).await;
+    let az = env.sandbox.azupay();
+    env.deny_client_secret_writes().await;
+    env.create_azupay(
+        "payments",
+        json!([{"secretName": "token-balance", "scopes": ["RestAPI/GET:balance"]}]),
+    )
+    .await;
+    let op = env.start_operator(None);
+
+    // the credentials Secret was prepared (with the pending mark) before the call …
+    let note = env.wait_event("CredentialsWriteFailed").await;
+    assert!(!note.contains(AZUPAY_OAUTH2_CLIENT_SECRET));
+    assert_eq!(env.sandbox.enable_calls(&az.client_id), 1);
+    let creds = env
+        .secrets()
+        .get("azupay-oauth2-credentials")
+        .await
+        .unwrap();
+    assert_eq!(
+        creds.metadata.annotations.as_ref().unwrap()["clientcreds.dev/enable-state"],
+        "pending"
+    );
+    // … and once writes pass again, the secret held in memory is stored
+    env.allow_client_secret_writes().await;
+    env.wait_ready("payments").await;
+    let creds = env
+        .secrets()
+        .get("azupay-oauth2-credentials")
+        .await
+        .unwrap();
+    assert_eq!(data(&creds, "client_secret"), AZUPAY_OAUTH2_CLIENT_SECRET);
+    assert_eq!(env.sandbox.enable_calls(&az.client_id), 1);
+    let token = data(&env.token_secret("token-balance").await, "access_token");
+    assert_eq!(call_protected(&az.resource_url, &token).await, 200);
+    op.stop().await;
+    env.assert_no_secret_anywhere(&[
+        az.api_key.clone(),
+        AZUPAY_OAUTH2_CLIENT_SECRET.into(),
+        token,
+    ])
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_between_enable_and_write_reports_credentials_lost() {
+    let env = setup(SandboxConfig::default()).await;
+    let az = env.sandbox.azupay();
+    env.deny_client_secret_writes().await;
+    env.create_azupay(
+        "payments",
+        json!([{"secretName": "token-balance", "scopes": ["RestAPI/GET:balance"]}]),
+    )
+    .await;
+    let op = env.start_operator(None);
+    env.wait_event("CredentialsWriteFailed").await;
+    assert_eq!(env.sandbox.enable_calls(&az.client_id), 1);
+    // the process dies while it holds the secret only in memory
+    op.kill().await;
+    env.allow_client_secret_writes().await;
+
+    let op = env.start_operator(None);
+    let oac = env
+        .wait_condition("payments", "CredentialsStored", "False")
+        .await;
+    let oac = if oac
+        .status
+        .as_ref()
+        .unwrap()
+        .conditions
+        .iter()
+        .any(|c| c.reason == "CredentialsLost")
+    {
+        oac
+    } else {
+        clientcreds_e2e::eventually("CredentialsLost", EVENTUALLY, || {
+            let api = env.oacs();
+            async move {
+                let o = api.get("payments").await.ok()?;
+                o.status
+                    .as_ref()?
+                    .conditions
+                    .iter()
+                    .any(|c| c.reason == "CredentialsLost")
+                    .then_some(o)
+            }
+        })
+        .await
+    };
+    let status = oac.status.unwrap();
+    let ready = status
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert_eq!(
+        (ready.status.as_str(), ready.reason.as_str()),
+        ("False", "CredentialsLost")
+    );
+    let note = env.wait_event("CredentialsLost").await;
+    assert!(note.contains("Contact Azupay"), "{note}");
+    // never enabled again on its own
+    assert_eq!(env.sandbox.enable_calls(&az.client_id), 1);
+    assert!(
+        env.secrets()
+            .get_opt("token-balance")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    op.stop().await;
+    env.assert_no_secret_anywhere(&[az.api_key.clone(), AZUPAY_OAUTH2_CLIENT_SECRET.into()])
+        .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_mark_without_an_enabled_client_enables_safely() {
+    let env = setup(SandboxConfig::default()).await;
+    let az = env.sandbox.azupay();
+    // an earlier run marked "enable pending" but its call never reached Azupay
+    let mark: Secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "azupay-oauth2-credentials", "namespace": env.ns,
+                     "annotations": {"clientcreds.dev/enable-state": "pending"}},
+    }))
+    .unwrap();
+    env.secrets()
+        .patch(
+            "azupay-oauth2-credentials",
+            &PatchParams::apply("earlier-run"),
+            &Patch::Apply(&mark),
+        )
+        .await
+        .unwrap();
+    env.create_azupay(
+        "payments",
+        json!([{"secretName": "token-balance", "scopes": ["RestAPI/GET:balance"]}]),
+    )
+    .await;
+    let op = env.start_operator(None);
+    env.wait_ready("payments").await;
+    assert_eq!(env.sandbox.enable_calls(&az.client_id), 1);
+    // it asked the details endpoint before enabling
+    let azupay = env.sandbox.requests_for(Provider::Azupay);
+    let first_get = azupay
+        .iter()
+        .position(|r| r.method == "GET" && r.path.ends_with("/oauth2"))
+        .unwrap();
+    let first_post = azupay
+        .iter()
+        .position(|r| r.method == "POST" && r.path.ends_with("/oauth2"))
+        .unwrap();
+    assert!(first_get < first_post);
+    op.stop().await;
+}
