@@ -137,6 +137,7 @@ pub struct CacheConfig {
     min_backoff: Duration,
     max_backoff: Duration,
     rejected_backoff: Duration,
+    invalidate_cooldown: Duration,
     jitter_seed: Option<u64>,
     name: Arc<str>,
 }
@@ -148,6 +149,7 @@ impl Default for CacheConfig {
             min_backoff: Duration::from_secs(1),
             max_backoff: Duration::from_secs(60),
             rejected_backoff: Duration::from_secs(300),
+            invalidate_cooldown: Duration::from_secs(10),
             jitter_seed: None,
             name: Arc::from("default"),
         }
@@ -178,6 +180,15 @@ impl CacheConfig {
     /// `access_denied`, bad configuration …; see [`Error::is_retryable`]). Default five minutes.
     pub fn rejected_backoff(mut self, delay: Duration) -> Self {
         self.rejected_backoff = delay;
+        self
+    }
+
+    /// The minimum time between two honoured [`invalidate`](TokenCache::invalidate) calls
+    /// (default 10 s). An API that answers 401 to every token (a missing permission, a wrong
+    /// audience) then causes at most one extra token request per cooldown, not one per API
+    /// request — some providers terminate clients that request too many tokens.
+    pub fn invalidate_cooldown(mut self, cooldown: Duration) -> Self {
+        self.invalidate_cooldown = cooldown;
         self
     }
 
@@ -256,6 +267,8 @@ struct State {
     not_before: Option<Instant>,
     /// The error of the last fetch, while a backoff runs.
     last_error: Option<Error>,
+    /// When a token was last dropped by `invalidate`.
+    last_invalidation: Option<Instant>,
 }
 
 struct Inner {
@@ -417,14 +430,26 @@ impl TokenCache {
     }
 
     /// Drops `token` from the cache if it is still the current token (compared by value), so
-    /// that the next caller fetches a new one. A newer token is left alone. Returns whether the
-    /// token was dropped.
+    /// that the next caller fetches a new one. A newer token is left alone, and within
+    /// [`CacheConfig::invalidate_cooldown`] of the last honoured call nothing is dropped.
+    /// Returns whether the token was dropped.
     pub fn invalidate(&self, token: &Token) -> bool {
-        let _state = self.inner.lock();
+        let mut state = self.inner.lock();
+        let now = Instant::now();
+        if let Some(last) = state.last_invalidation
+            && now.saturating_duration_since(last) < self.inner.config.invalidate_cooldown
+        {
+            tracing::debug!(
+                cache = %self.inner.config.name,
+                "token not invalidated: another one was invalidated moments ago"
+            );
+            return false;
+        }
         let current = self.inner.current.load();
         match current.as_ref() {
             Some(entry) if entry.token.authorization() == token.authorization() => {
                 self.inner.current.store(None);
+                state.last_invalidation = Some(now);
                 self.inner.metrics.invalidations.increment(1);
                 tracing::debug!(cache = %self.inner.config.name, "token invalidated");
                 true

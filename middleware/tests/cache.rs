@@ -332,6 +332,27 @@ async fn invalidate_drops_exactly_that_token() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn invalidations_are_rate_limited_by_the_cooldown() {
+    let (cache, calls) = counting(
+        CacheConfig::default().invalidate_cooldown(Duration::from_secs(10)),
+        Arc::new(|n| async move { token(n, 3600) }.boxed()),
+    );
+    let first = cache.token().await.unwrap();
+    assert!(cache.invalidate(&first));
+    let second = cache.token().await.unwrap();
+    // Moments later, the new token is refused too: kept, within the cooldown.
+    assert!(!cache.invalidate(&second));
+    assert_eq!(value(&cache.cached().unwrap()), "Bearer secret-token-2");
+    advance(Duration::from_secs(11)).await;
+    assert!(cache.invalidate(&second));
+    assert_eq!(
+        value(&cache.token().await.unwrap()),
+        "Bearer secret-token-3"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test(start_paused = true)]
 async fn an_expired_token_is_not_served() {
     let gate = Arc::new(Semaphore::new(0));
     let fetch_gate = Arc::clone(&gate);

@@ -205,9 +205,18 @@ async fn a_request_is_replayed_at_most_once() {
     let (cache, calls) = counting_cache();
     let (inner, seen) = recording(|_| true);
     let svc = Bearer::new(inner, cache).on_unauthorized(ReplayOnce);
-    let response = svc.oneshot(get("http://api.test/x")).await.unwrap();
+    let response = svc.clone().oneshot(get("http://api.test/x")).await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(seen.lock().unwrap().len(), 2);
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+
+    // An API that refuses every token: within the invalidation cooldown the next 401 neither
+    // drops the new token nor replays with it — no token request per API request.
+    for _ in 0..5 {
+        let response = svc.clone().oneshot(get("http://api.test/x")).await.unwrap();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(seen.lock().unwrap().len(), 7);
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 }
 

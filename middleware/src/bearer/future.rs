@@ -154,11 +154,18 @@ where
                     if response.status() == StatusCode::UNAUTHORIZED
                         && let Some(retry) = this.retry.take()
                     {
+                        // Replay unless the source kept the very token that was refused (a
+                        // static token, or an invalidation cooldown): that would only get
+                        // another 401.
+                        let mut replay = true;
                         if let Some(used) = &retry.used {
                             tracing::debug!("401 answer: invalidating the token that was sent");
-                            retry.source.invalidate(used);
+                            let dropped = retry.source.invalidate(used);
+                            replay = dropped
+                                || retry.source.cached_authorization().as_ref()
+                                    != Some(used.authorization());
                         }
-                        if let Some(pending) = retry.replay {
+                        if let Some(pending) = retry.replay.filter(|_| replay) {
                             tracing::debug!("401 answer: replaying the request with a new token");
                             *this.pending = Some(pending);
                             this.state.set(State::Token {

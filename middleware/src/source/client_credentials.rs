@@ -109,7 +109,7 @@ impl TokenSource for ClientCredentialsSource {
         Box::pin(self.cache.token())
     }
 
-    fn invalidate(&self, token: &Token) {
-        self.cache.invalidate(token);
+    fn invalidate(&self, token: &Token) -> bool {
+        self.cache.invalidate(token)
     }
 }

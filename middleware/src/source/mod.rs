@@ -70,7 +70,12 @@ pub trait TokenSource: Send + Sync + 'static {
 
     /// Reports that the server rejected `token` (a 401): the source drops it, if it is still
     /// the current one, so the next call gets a new token. A newer token is left alone.
-    fn invalidate(&self, token: &Token);
+    ///
+    /// Returns whether the token was dropped. `false` when it is no longer the current token,
+    /// when the source cannot get another one (a static token), or when the source refuses
+    /// because it dropped a token very recently (a cache's invalidation cooldown: an API that
+    /// answers 401 to every token must not cause a token request per API request).
+    fn invalidate(&self, token: &Token) -> bool;
 }
 
 impl<T: TokenSource + ?Sized> TokenSource for Arc<T> {
@@ -86,7 +91,7 @@ impl<T: TokenSource + ?Sized> TokenSource for Arc<T> {
         (**self).token()
     }
 
-    fn invalidate(&self, token: &Token) {
+    fn invalidate(&self, token: &Token) -> bool {
         (**self).invalidate(token)
     }
 }
@@ -104,7 +109,7 @@ impl TokenSource for crate::cache::TokenCache {
         Box::pin(crate::cache::TokenCache::token(self))
     }
 
-    fn invalidate(&self, token: &Token) {
-        crate::cache::TokenCache::invalidate(self, token);
+    fn invalidate(&self, token: &Token) -> bool {
+        crate::cache::TokenCache::invalidate(self, token)
     }
 }

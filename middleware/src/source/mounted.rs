@@ -157,10 +157,10 @@ impl TokenSource for MountedToken {
         Box::pin(self.cache.token())
     }
 
-    fn invalidate(&self, token: &Token) {
+    fn invalidate(&self, token: &Token) -> bool {
         // The next call re-reads the directory; if the operator has not written a new token yet
         // the same one comes back, which is the best there is.
-        self.cache.invalidate(token);
+        self.cache.invalidate(token)
     }
 }
 

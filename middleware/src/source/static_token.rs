@@ -54,7 +54,9 @@ impl TokenSource for StaticToken {
         Box::pin(std::future::ready(result))
     }
 
-    fn invalidate(&self, _token: &Token) {}
+    fn invalidate(&self, _token: &Token) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]
@@ -69,7 +71,7 @@ mod tests {
             Token::new("static-secret", "Bearer", Duration::from_secs(10), None).unwrap(),
         );
         assert!(source.cached().is_some());
-        source.invalidate(&source.token().await.unwrap());
+        assert!(!source.invalidate(&source.token().await.unwrap()));
         assert!(
             source.cached().is_some(),
             "invalidate must not drop a static token"
