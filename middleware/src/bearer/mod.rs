@@ -19,7 +19,10 @@
 //!   one) so that the next request gets a new one; [`ReplayOnce`] also sends the request again,
 //!   once, with a new token, when its body can be replayed (`B: Clone`, e.g.
 //!   `http_body_util::Full<Bytes>` or `Empty<Bytes>`). Implement [`UnauthorizedPolicy`] for other
-//!   bodies; `clone_request` returning `None` means "cannot replay".
+//!   bodies; `clone_request` returning `None` means "cannot replay". A request is not replayed
+//!   when the source kept the refused token (a static token, or a cache within its
+//!   [invalidation cooldown](crate::cache::CacheConfig::invalidate_cooldown)), so an API that
+//!   refuses every token does not cause a token request per API request.
 //!
 //! ```
 //! use std::time::Duration;
