@@ -203,3 +203,63 @@ async fn no_secret_or_token_in_tracing_debug_or_errors_end_to_end() {
         "the secret leaked"
     );
 }
+
+#[tokio::test]
+async fn payu_rate_limit_retry_after_is_honoured_through_the_layer() {
+    let config = SandboxConfig::default().payu_rate_limit(1, std::time::Duration::from_secs(60));
+    let sandbox = Sandbox::start(config).await.unwrap();
+    let payu = sandbox.payu();
+    let credentials = ClientCredentials::builder(
+        &payu.token_url,
+        payu.client_id.clone(),
+        SecretString::from(payu.client_secret.clone()),
+    )
+    .auth(ClientAuth::Post)
+    .scope("read_payment_links")
+    .build()
+    .unwrap();
+    let source = ClientCredentialsSource::new(credentials, HttpClient::new());
+    let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    let mut api = ServiceBuilder::new()
+        .layer(BearerLayer::new(source.clone()).on_unauthorized(ReplayOnce))
+        .service(client);
+    let get = || {
+        Request::get(&payu.resource_url)
+            .body(Full::default())
+            .unwrap()
+    };
+    let token_requests = || {
+        sandbox
+            .requests_for(Provider::Payu)
+            .iter()
+            .filter(|r| r.path.ends_with("/oauth/token"))
+            .count()
+    };
+
+    let ok = api.ready().await.unwrap().call(get()).await.unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+    // The token is revoked; the 401 invalidates it and the new token request hits the limit.
+    sandbox.revoke_all_tokens();
+    let error = api.ready().await.unwrap().call(get()).await.unwrap_err();
+    let token_error = error
+        .token_error()
+        .expect("a typed token error, not a request without a token");
+    assert_eq!(
+        token_error.oauth_code(),
+        Some(&clientcreds::OAuthErrorCode::RateLimitExceeded)
+    );
+    let retry_after = token_error.retry_after().expect("PayU's retry_after");
+    assert!(
+        retry_after >= std::time::Duration::from_secs(1),
+        "{retry_after:?}"
+    );
+    assert_eq!(token_requests(), 2);
+
+    // Within retry_after, callers get the error at once: nothing more on the wire.
+    for _ in 0..20 {
+        let error = api.ready().await.unwrap().call(get()).await.unwrap_err();
+        assert!(error.token_error().is_some());
+    }
+    assert_eq!(token_requests(), 2);
+    assert!(source.cache().last_error().is_some());
+}
