@@ -1,0 +1,214 @@
+//! Token refresh through the operator on a real control plane: refreshed before expiry, not
+//! requested again after a restart while still good, refreshed on demand, and backed off
+//! (honouring `retry_after`) while the provider fails.
+#![allow(clippy::unwrap_used)]
+
+mod operator_support;
+
+use std::time::Duration;
+
+use clientcreds_sandbox::http::StatusCode;
+use clientcreds_sandbox::{
+    Fault, PAYU_SCOPES, PAYU_SERVER_ERROR, PYNG_SCOPES, Provider, SandboxConfig,
+};
+use jiff::{SignedDuration, Timestamp};
+use operator_support::*;
+use serde_json::json;
+
+async fn payu(env: &Env, name: &str, secret: &str) {
+    let p = env.sandbox.payu();
+    env.create_secret(
+        "payu-credentials",
+        &[
+            ("client_id", &p.client_id),
+            ("client_secret", &p.client_secret),
+        ],
+    )
+    .await;
+    env.create_oac(json!({
+        "metadata": {"name": name},
+        "spec": {"provider": "payu", "credentialsSecretRef": {"name": "payu-credentials"},
+                 "tokenUrl": p.token_url, "tokens": [{"secretName": secret, "scopes": [PAYU_SCOPES[0]]}]}
+    }))
+    .await;
+}
+
+fn annotation(s: &k8s_openapi::api::core::v1::Secret, key: &str) -> Timestamp {
+    s.metadata.annotations.as_ref().unwrap()[key]
+        .parse()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_are_refreshed_before_expiry_kept_across_restarts_and_refreshed_on_demand() {
+    let config = SandboxConfig::default().token_lifetime(Provider::Pyng, Duration::from_secs(16));
+    let env = setup(config).await;
+    let pyng = env.sandbox.pyng();
+    env.create_secret(
+        "pyng-credentials",
+        &[
+            ("client_id", &pyng.client_id),
+            ("client_secret", &pyng.client_secret),
+        ],
+    )
+    .await;
+    env.create_oac(json!({
+        "metadata": {"name": "short"},
+        "spec": {"provider": "pyng", "credentialsSecretRef": {"name": "pyng-credentials"},
+                 "tokenUrl": pyng.token_url, "tokens": [{"secretName": "short-token", "scopes": [PYNG_SCOPES[0]]}],
+                 "refresh": {"atLifetimeFraction": 0.5}}
+    }))
+    .await;
+    payu(&env, "long", "long-token").await;
+    let op = env.start_operator(None);
+
+    // refreshed at about half of the 16 s lifetime, before the old token expires
+    env.wait_ready("short").await;
+    let first = env.token_secret("short-token").await;
+    let first_token = data(&first, "access_token");
+    let first_expiry: Timestamp = data(&first, "expires_at").parse().unwrap();
+    let first_refresh = annotation(&first, "clientcreds.dev/refresh-at");
+    let first_issued = annotation(&first, "clientcreds.dev/issued-at");
+    let fraction = first_refresh.duration_since(first_issued).as_secs_f64()
+        / first_expiry.duration_since(first_issued).as_secs_f64();
+    assert!(
+        (0.44..=0.51).contains(&fraction),
+        "refresh at {fraction} of the lifetime"
+    );
+    env.wait_new_token("short-token", &first_token).await;
+    let second = env.token_secret("short-token").await;
+    let reissued = annotation(&second, "clientcreds.dev/issued-at");
+    assert!(
+        reissued >= first_refresh,
+        "refreshed before its refresh time"
+    );
+    assert!(
+        reissued < first_expiry,
+        "refreshed only after the old token expired"
+    );
+    assert_eq!(
+        call_protected(&pyng.resource_url, &data(&second, "access_token")).await,
+        200
+    );
+
+    // restart: the stored long-lived token is still good, so no token request
+    env.wait_ready("long").await;
+    let long_before = data(&env.token_secret("long-token").await, "access_token");
+    let payu_client = env.sandbox.payu().client_id;
+    let issued_before = env.sandbox.tokens_issued(Provider::Payu, &payu_client);
+    assert_eq!(issued_before, 1);
+    op.stop().await;
+    let op = env.start_operator(None);
+    // a new object proves the restarted controller has listed and reconciled
+    payu(&env, "probe", "probe-token").await;
+    env.wait_ready("probe").await;
+    // and an edit of "long" itself is reconciled too
+    let patch = json!({"metadata": {"labels": {"touched": "yes"}}});
+    env.oacs()
+        .patch(
+            "long",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&patch),
+        )
+        .await
+        .unwrap();
+    env.wait_ready("long").await;
+    assert_eq!(
+        data(&env.token_secret("long-token").await, "access_token"),
+        long_before
+    );
+    // one more for the probe, none for "long"
+    assert_eq!(
+        env.sandbox.tokens_issued(Provider::Payu, &payu_client),
+        issued_before + 1
+    );
+
+    // refresh on demand: exactly one more token request
+    env.request_refresh("long", "now").await;
+    let long_after = env.wait_new_token("long-token", &long_before).await;
+    assert_eq!(
+        env.sandbox.tokens_issued(Provider::Payu, &payu_client),
+        issued_before + 2
+    );
+    let status = env.oacs().get("long").await.unwrap().status.unwrap();
+    assert_eq!(status.last_refresh_request.as_deref(), Some("now"));
+    op.stop().await;
+    env.assert_no_secret_anywhere(&[
+        first_token,
+        long_before,
+        long_after,
+        pyng.client_secret.clone(),
+    ])
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_back_off_and_retry_after_is_honoured() {
+    let env = setup(SandboxConfig::default()).await;
+    let p = env.sandbox.payu();
+    // rate limited once, with retry_after in the body as PayU's document shows
+    env.sandbox.fail_next(
+        Provider::Payu,
+        1,
+        Fault::json(
+            StatusCode::TOO_MANY_REQUESTS,
+            r#"{"error":"rate_limit_exceeded","error_description":"Too many requests. Please retry after some time.","retry_after":6}"#,
+        ),
+    );
+    let op = env.start_operator(None);
+    payu(&env, "limited", "limited-token").await;
+    let failed = env.wait_condition("limited", "TokensIssued", "False").await;
+    let failed_at = Timestamp::now();
+    let st = failed.status.unwrap();
+    assert!(
+        st.tokens[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("rate_limit_exceeded")
+    );
+    let retry_at: Timestamp = st.tokens[0].refresh_at.as_deref().unwrap().parse().unwrap();
+    assert!(
+        retry_at.duration_since(failed_at) >= SignedDuration::from_secs(4),
+        "retry_after ignored: {retry_at} vs {failed_at}"
+    );
+    env.wait_ready("limited").await;
+    let issued = annotation(
+        &env.token_secret("limited-token").await,
+        "clientcreds.dev/issued-at",
+    );
+    assert!(issued >= retry_at, "retried before retry_after");
+    assert_eq!(
+        env.sandbox.requests_for(Provider::Payu).len(),
+        2,
+        "one failure, one success"
+    );
+    op.stop().await;
+
+    // server errors: exponential back-off, then success
+    env.sandbox.clear_requests();
+    env.sandbox.fail_next(
+        Provider::Payu,
+        3,
+        Fault::json(StatusCode::INTERNAL_SERVER_ERROR, PAYU_SERVER_ERROR),
+    );
+    let op = env.start_operator(None);
+    payu(&env, "flaky", "flaky-token").await;
+    env.wait_condition("flaky", "TokensIssued", "False").await;
+    let ready = env.wait_ready("flaky").await;
+    assert_eq!(
+        env.sandbox.requests_for(Provider::Payu).len(),
+        4,
+        "3 failures and one success, no hot loop"
+    );
+    let events = env.events().await;
+    assert!(
+        events
+            .iter()
+            .any(|e| e.reason.as_deref() == Some("TokenRequestFailed"))
+    );
+    assert!(ready.status.unwrap().tokens[0].last_error.is_none());
+    op.stop().await;
+    env.assert_no_secret_anywhere(&[p.client_secret.clone()])
+        .await;
+}
