@@ -209,6 +209,6 @@ async fn failures_back_off_and_retry_after_is_honoured() {
     );
     assert!(ready.status.unwrap().tokens[0].last_error.is_none());
     op.stop().await;
-    env.assert_no_secret_anywhere(&[p.client_secret.clone()])
+    env.assert_no_secret_anywhere(std::slice::from_ref(&p.client_secret))
         .await;
 }
