@@ -823,6 +823,19 @@ async fn reconcile_token(
             ctx.metrics
                 .expiry(&ns, &token_spec.secret_name, expires_at.as_second());
             info!(oauthclient = %oac.name_any(), secret = %token_spec.secret_name, %expires_at, %refresh_at, "token refreshed");
+            if stored.is_none() {
+                ctx.event(
+                    oac,
+                    EventType::Normal,
+                    "TokenIssued",
+                    "IssueToken",
+                    format!(
+                        "token Secret {} written; expires at {expires_at}",
+                        token_spec.secret_name
+                    ),
+                )
+                .await;
+            }
             Ok(TokenOutcome::Valid {
                 expires_at,
                 refresh_at,

@@ -1,0 +1,309 @@
+//! Deletion, same-namespace references, CRD validation and two-replica leader election of the
+//! operator on a real control plane (with kube-controller-manager's garbage collector).
+#![allow(clippy::unwrap_used)]
+
+mod operator_support;
+
+use clientcreds_sandbox::{AzupayClient, PAYU_SCOPES, Provider, SandboxConfig};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use operator_support::*;
+use serde_json::json;
+
+async fn gone(api: &Api<Secret>, name: &str) {
+    clientcreds_e2e::eventually(&format!("Secret {name} deleted"), EVENTUALLY, || {
+        let api = api.clone();
+        async move { api.get_opt(name).await.unwrap().is_none().then_some(()) }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn deletion_removes_token_secrets_and_honours_the_credentials_deletion_policy() {
+    let config = SandboxConfig::default().azupay_client(
+        AzupayClient::new("SECONDBIZ", "SECR_SECONDBIZ_key")
+            .oauth2_credentials("second-oauth2-id", "second-oauth2-secret-value"),
+    );
+    let env = setup(config).await;
+    let az = env.sandbox.azupay();
+    env.create_azupay(
+        "retained",
+        json!([{"secretName": "retained-token", "scopes": ["RestAPI/GET:balance"]}]),
+    )
+    .await;
+    env.create_secret("second-api-key", &[("apiKey", "SECR_SECONDBIZ_key")])
+        .await;
+    env.create_oac(json!({
+        "metadata": {"name": "deleted"},
+        "spec": {
+            "provider": "azupay",
+            "azupay": {"endpoint": az.endpoint, "clientId": "SECONDBIZ",
+                       "apiKeySecretRef": {"name": "second-api-key", "key": "apiKey"}},
+            "credentials": {"secretName": "second-credentials", "deletionPolicy": "Delete"},
+            "tokens": [{"secretName": "deleted-token", "scopes": ["RestAPI/GET:balance"]}]
+        }
+    }))
+    .await;
+    let op = env.start_operator(None);
+    env.wait_ready("retained").await;
+    env.wait_ready("deleted").await;
+
+    let secrets = env.secrets();
+    env.oacs()
+        .delete("retained", &DeleteParams::default())
+        .await
+        .unwrap();
+    env.oacs()
+        .delete("deleted", &DeleteParams::default())
+        .await
+        .unwrap();
+    gone(&secrets, "retained-token").await;
+    gone(&secrets, "deleted-token").await;
+    gone(&secrets, "second-credentials").await;
+    // Retain: the one-time secret survives its OAuthClient …
+    let kept = secrets.get("azupay-oauth2-credentials").await.unwrap();
+    assert_eq!(
+        data(&kept, "client_secret"),
+        clientcreds_sandbox::AZUPAY_OAUTH2_CLIENT_SECRET
+    );
+    assert!(
+        kept.metadata
+            .owner_references
+            .unwrap_or_default()
+            .is_empty()
+    );
+
+    // … and a new OAuthClient for the same Azupay client uses it without enabling again
+    env.create_azupay(
+        "retained",
+        json!([{"secretName": "retained-token", "scopes": ["RestAPI/GET:balance"]}]),
+    )
+    .await;
+    env.wait_ready("retained").await;
+    assert_eq!(env.sandbox.enable_calls(&az.client_id), 1);
+    assert_eq!(env.sandbox.enable_calls("SECONDBIZ"), 1);
+    op.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn references_stay_in_the_namespace_and_the_crd_rejects_invalid_specs() {
+    let env = setup(SandboxConfig::default()).await;
+    let p = env.sandbox.payu();
+    env.cp.create_namespace("other").await.unwrap();
+    let other: Api<Secret> = Api::namespaced(env.admin.clone(), "other");
+    let creds: Secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "payu-credentials"},
+        "stringData": {"client_id": p.client_id, "client_secret": p.client_secret}
+    }))
+    .unwrap();
+    other
+        .patch(
+            "payu-credentials",
+            &PatchParams::apply("e2e"),
+            &Patch::Apply(&creds),
+        )
+        .await
+        .unwrap();
+    env.create_oac(json!({
+        "metadata": {"name": "sneaky"},
+        "spec": {"provider": "payu", "tokenUrl": p.token_url,
+                 "credentialsSecretRef": {"name": "payu-credentials", "namespace": "other"},
+                 "tokens": [{"secretName": "sneaky-token", "scopes": [PAYU_SCOPES[0]]}]}
+    }))
+    .await;
+    let op = env.start_operator(None);
+    let oac = env
+        .wait_condition("sneaky", "CredentialsStored", "False")
+        .await;
+    let cond = oac
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "CredentialsStored")
+        .unwrap();
+    assert_eq!(cond.reason, "InvalidSpec");
+    assert!(
+        cond.message.contains("spec.credentialsSecretRef.namespace"),
+        "{}",
+        cond.message
+    );
+    assert!(
+        env.wait_event("InvalidSpec")
+            .await
+            .contains("spec.credentialsSecretRef.namespace")
+    );
+    assert!(
+        env.secrets()
+            .get_opt("sneaky-token")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(env.sandbox.requests_for(Provider::Payu).is_empty());
+
+    // the CRD's schema and CEL rules refuse invalid objects at admission
+    let base = json!({"provider": "payu", "tokenUrl": p.token_url, "credentialsSecretRef": {"name": "c"},
+                      "tokens": [{"secretName": "t"}]});
+    let refused = |name: &str, patch: serde_json::Value| {
+        let mut spec = base.clone();
+        for (k, v) in patch.as_object().unwrap() {
+            spec[k] = v.clone();
+        }
+        let env = &env;
+        let name = name.to_owned();
+        async move {
+            let mut value = json!({"apiVersion": "clientcreds.dev/v1alpha1", "kind": "OAuthClient",
+                                   "metadata": {"name": name, "namespace": env.ns}, "spec": spec});
+            value["metadata"]["name"] = json!(name);
+            let oac: clientcreds_operator::crd::OAuthClient =
+                serde_json::from_value(value).unwrap();
+            match env.oacs().create(&Default::default(), &oac).await {
+                Err(kube::Error::Api(s)) => s.message,
+                other => panic!("{name} was not refused: {other:?}"),
+            }
+        }
+    };
+    assert!(
+        refused("no-tokens", json!({"tokens": []}))
+            .await
+            .contains("tokens")
+    );
+    assert!(
+        refused(
+            "bad-fraction",
+            json!({"refresh": {"atLifetimeFraction": 1.0}})
+        )
+        .await
+        .contains("atLifetimeFraction")
+    );
+    assert!(
+        refused(
+            "bad-name",
+            json!({"tokens": [{"secretName": "Not_A_Name"}]})
+        )
+        .await
+        .contains("valid Secret name")
+    );
+    assert!(
+        refused(
+            "dup",
+            json!({"tokens": [{"secretName": "t"}, {"secretName": "t"}]})
+        )
+        .await
+        .contains("unique")
+    );
+    assert!(
+        refused("no-azupay", json!({"provider": "azupay"}))
+            .await
+            .contains("spec.azupay is required")
+    );
+    assert!(
+        refused("pyng-no-url", json!({"provider": "pyng", "tokenUrl": null}))
+            .await
+            .contains("spec.tokenUrl")
+    );
+    // the Azupay client id is immutable
+    env.create_azupay(
+        "az",
+        json!([{"secretName": "az-token", "scopes": ["RestAPI/GET:balance"]}]),
+    )
+    .await;
+    let patch = json!({"spec": {"azupay": {"clientId": "ANOTHER"}}});
+    let err = env
+        .oacs()
+        .patch("az", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("immutable"), "{err}");
+    op.stop().await;
+}
+
+async fn holder(env: &Env) -> Option<String> {
+    Api::<Lease>::namespaced(env.admin.clone(), OPERATOR_NS)
+        .get_opt("clientcreds-operator")
+        .await
+        .unwrap()
+        .and_then(|l| l.spec?.holder_identity)
+        .filter(|h| !h.is_empty())
+}
+
+async fn issued_by(env: &Env, oac: &str) -> Vec<String> {
+    env.events()
+        .await
+        .into_iter()
+        .filter(|e| e.reason.as_deref() == Some("TokenIssued"))
+        .filter(|e| e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some(oac))
+        .map(|e| e.reporting_instance.unwrap_or_default())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_replicas_one_leader_and_failover() {
+    let env = setup(SandboxConfig::default()).await;
+    let p = env.sandbox.payu();
+    env.create_secret(
+        "payu-credentials",
+        &[
+            ("client_id", &p.client_id),
+            ("client_secret", &p.client_secret),
+        ],
+    )
+    .await;
+    let a = env.start_operator(Some("replica-a"));
+    let b = env.start_operator(Some("replica-b"));
+    let first = clientcreds_e2e::eventually("a Lease holder", EVENTUALLY, || holder(&env)).await;
+
+    let create = |name: &'static str| {
+        let env = &env;
+        let p = p.clone();
+        async move {
+            env.create_oac(json!({
+                "metadata": {"name": name},
+                "spec": {"provider": "payu", "credentialsSecretRef": {"name": "payu-credentials"},
+                         "tokenUrl": p.token_url, "tokens": [{"secretName": format!("{name}-token"), "scopes": [PAYU_SCOPES[0]]}]}
+            }))
+            .await;
+        }
+    };
+    create("one").await;
+    env.wait_ready("one").await;
+    let reporters = clientcreds_e2e::eventually("TokenIssued event", EVENTUALLY, || {
+        let env = &env;
+        async move { Some(issued_by(env, "one").await).filter(|r| !r.is_empty()) }
+    })
+    .await;
+    assert_eq!(reporters, vec![first.clone()], "only the leader reconciles");
+    assert_eq!(env.sandbox.tokens_issued(Provider::Payu, &p.client_id), 1);
+
+    // the leader crashes (no release): the other takes over when the Lease expires
+    let (leader, standby, standby_name) = if first == "replica-a" {
+        (a, b, "replica-b")
+    } else {
+        (b, a, "replica-a")
+    };
+    leader.kill().await;
+    clientcreds_e2e::eventually("the standby leads", EVENTUALLY, || {
+        let env = &env;
+        async move { (holder(env).await.as_deref() == Some(standby_name)).then_some(()) }
+    })
+    .await;
+    create("two").await;
+    env.wait_ready("two").await;
+    let reporters = clientcreds_e2e::eventually("TokenIssued event", EVENTUALLY, || {
+        let env = &env;
+        async move { Some(issued_by(env, "two").await).filter(|r| !r.is_empty()) }
+    })
+    .await;
+    assert_eq!(reporters, vec![standby_name.to_owned()]);
+    // the first object's stored token was kept by the new leader
+    assert_eq!(env.sandbox.tokens_issued(Provider::Payu, &p.client_id), 2);
+    standby.stop().await;
+    // a graceful stop releases the Lease
+    clientcreds_e2e::eventually("the Lease released", EVENTUALLY, || {
+        let env = &env;
+        async move { holder(env).await.is_none().then_some(()) }
+    })
+    .await;
+}
