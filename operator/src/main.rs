@@ -71,7 +71,25 @@ async fn main() -> anyhow::Result<()> {
                 ..Config::default()
             };
             let shutdown = async {
-                let _ = tokio::signal::ctrl_c().await;
+                #[cfg(unix)]
+                {
+                    use tokio::signal::unix::{SignalKind, signal};
+                    match signal(SignalKind::terminate()) {
+                        Ok(mut term) => {
+                            tokio::select! {
+                                _ = term.recv() => {},
+                                _ = tokio::signal::ctrl_c() => {},
+                            }
+                        }
+                        Err(_) => {
+                            let _ = tokio::signal::ctrl_c().await;
+                        }
+                    }
+                }
+                #[cfg(not(unix))]
+                {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             };
             run(client, config, shutdown).await?;
         }
