@@ -307,3 +307,113 @@ async fn two_replicas_one_leader_and_failover() {
     })
     .await;
 }
+
+async fn get(url: String) -> (u16, String) {
+    let http = clientcreds::HttpClient::new();
+    let request = http::Request::get(url)
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let response = http.send(request).await.unwrap();
+    (
+        response.status().as_u16(),
+        String::from_utf8(response.into_body().to_vec()).unwrap(),
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn changes_to_referenced_secrets_trigger_a_reconcile_and_metrics_show_it() {
+    let env = setup(SandboxConfig::default()).await;
+    let p = env.sandbox.payu();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let metrics_addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    let op = env.start_operator_with(clientcreds_operator::run::Config {
+        metrics_addr: Some(metrics_addr),
+        ..Default::default()
+    });
+    env.create_oac(json!({
+        "metadata": {"name": "payu"},
+        "spec": {"provider": "payu", "credentialsSecretRef": {"name": "payu-credentials"},
+                 "tokenUrl": p.token_url, "tokens": [{"secretName": "payu-token", "scopes": [PAYU_SCOPES[0]]}]}
+    }))
+    .await;
+    // the referenced Secret does not exist yet
+    let waiting = env
+        .wait_condition("payu", "CredentialsStored", "False")
+        .await;
+    let reason = waiting.status.unwrap().conditions[1].reason.clone();
+    assert_eq!(reason, "SecretMissing");
+    // creating it triggers a reconcile
+    env.create_secret(
+        "payu-credentials",
+        &[
+            ("client_id", &p.client_id),
+            ("client_secret", &p.client_secret),
+        ],
+    )
+    .await;
+    env.wait_ready("payu").await;
+    let token = data(&env.token_secret("payu-token").await, "access_token");
+
+    // rotating the client secret triggers a reconcile and a token request with the new one
+    env.create_secret(
+        "payu-credentials",
+        &[
+            ("client_id", &p.client_id),
+            ("client_secret", "rotated-but-wrong"),
+        ],
+    )
+    .await;
+    let failing = clientcreds_e2e::eventually(
+        "a failed request with the rotated secret",
+        EVENTUALLY,
+        || {
+            let api = env.oacs();
+            async move {
+                let o = api.get("payu").await.ok()?;
+                let err = o.status.as_ref()?.tokens.first()?.last_error.clone()?;
+                err.contains("invalid_client").then_some(o)
+            }
+        },
+    )
+    .await;
+    // the old token is still valid, so the Secret still serves it
+    assert_eq!(
+        data(&env.token_secret("payu-token").await, "access_token"),
+        token
+    );
+    assert!(
+        failing
+            .status
+            .unwrap()
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "TokensIssued" && c.status == "True")
+    );
+
+    let (status, text) = get(format!("http://{metrics_addr}/metrics")).await;
+    assert_eq!(status, 200);
+    assert!(
+        text.contains(
+            r#"clientcreds_operator_token_refreshes_total{provider="payu",result="success"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"clientcreds_operator_token_refreshes_total{provider="payu",result="failure"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(text.contains(r#"clientcreds_operator_token_expiry_timestamp_seconds{namespace="app",secret="payu-token"}"#));
+    assert!(text.contains("clientcreds_operator_reconcile_duration_seconds_count"));
+    assert_eq!(get(format!("http://{metrics_addr}/readyz")).await.0, 200);
+    assert_eq!(get(format!("http://{metrics_addr}/healthz")).await.0, 200);
+    assert!(!text.contains(&token) && !text.contains(&p.client_secret));
+    op.stop().await;
+    env.assert_no_secret_anywhere(&[token, p.client_secret.clone(), "rotated-but-wrong".into()])
+        .await;
+}

@@ -173,7 +173,6 @@ impl Env {
     }
 
     pub fn start_operator(&self, leader: Option<&str>) -> Operator {
-        let client = self.operator_client();
         let config = Config {
             leader_election: leader.map(|identity| LeaderElection {
                 lease_name: "clientcreds-operator".into(),
@@ -185,6 +184,11 @@ impl Env {
             instance: leader.map(str::to_owned),
             ..Config::default()
         };
+        self.start_operator_with(config)
+    }
+
+    pub fn start_operator_with(&self, config: Config) -> Operator {
+        let client = self.operator_client();
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(async move {
             let shutdown = async move {
