@@ -361,7 +361,7 @@ async fn deref_azupay(
             },
             Err(e) => Ok(Deref::NotReady(
                 failed(e.reason(), e.to_string()),
-                Some(Duration::from_secs(30)),
+                azupay_retry(&e),
             )),
         },
         EnableStep::MarkPendingThenEnable => {
@@ -394,6 +394,17 @@ async fn deref_azupay(
             }
             enable(oac, ctx, secrets, &api_key, &uid).await
         }
+    }
+}
+
+/// When to look again after a failed Azupay call: soon when it may pass by itself; otherwise
+/// only after a change (a rotated API key Secret or an edited spec triggers a reconcile), with a
+/// slow safety net.
+fn azupay_retry(e: &azupay::AzupayError) -> Option<Duration> {
+    if e.is_retryable() {
+        Some(Duration::from_secs(30))
+    } else {
+        Some(Duration::from_secs(600))
     }
 }
 
@@ -462,7 +473,7 @@ async fn enable(
             .await;
             return Ok(Deref::NotReady(
                 failed(e.reason(), e.to_string()),
-                Some(Duration::from_secs(30)),
+                azupay_retry(&e),
             ));
         }
     };

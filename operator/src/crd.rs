@@ -89,14 +89,14 @@ pub struct OAuthClientSpec {
     pub credentials_secret_ref: Option<CredentialsSecretRef>,
 
     /// The token endpoint URL. Overrides the provider's default (autopay:
-    /// https://api-auth.autopay.io/oauth/token, payu: https://accounts.payu.in/oauth/token).
+    /// `https://api-auth.autopay.io/oauth/token`, payu: `https://accounts.payu.in/oauth/token`).
     /// Required for pyng, afterpay and generic; not allowed for azupay.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 2048))]
     pub token_url: Option<String>,
 
     /// The `audience` sent with the token request. For autopay it defaults to
-    /// https://api.autopay.io.
+    /// `https://api.autopay.io`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(max = 2048))]
     pub audience: Option<String>,
@@ -152,7 +152,7 @@ impl ProviderKind {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct AzupaySpec {
-    /// The Azupay API base URL including the version, e.g. https://api-uat.azupay.com.au/v1.
+    /// The Azupay API base URL including the version, e.g. `https://api-uat.azupay.com.au/v1`.
     /// The operator calls `{endpoint}/client/{clientId}/oauth2`.
     #[schemars(length(min = 1, max = 2048))]
     #[x_kube(validation = Rule::new("self.startsWith('https://') || self.startsWith('http://')").message("spec.azupay.endpoint must be an http(s) URL"))]

@@ -7,7 +7,8 @@
 //!   times, desired Secrets, status and conditions, validation);
 //! - [`azupay`]: the enable/details client and the enable-once state machine;
 //! - [`controller`]: dereference → validate → build → apply → status;
-//! - [`telemetry`], [`server`], [`leader`]: metrics, health endpoints, leader election.
+//! - [`telemetry`], [`server`]: metrics and the `/metrics`, `/healthz`, `/readyz` endpoints;
+//! - [`run`]: runs it all, with optional leader election on a `Lease` (kube-lease-manager).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![deny(unreachable_pub)]
