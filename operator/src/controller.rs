@@ -1006,3 +1006,140 @@ pub async fn run_controller(
         })
         .await;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::{AzupaySpec, CredentialsSecretRef, CredentialsStore, SecretKeyRef};
+    use kube::runtime::reflector;
+
+    fn oac(name: &str, ns: &str, spec: OAuthClientSpec) -> OAuthClient {
+        let mut o = OAuthClient::new(name, spec);
+        o.metadata.namespace = Some(ns.into());
+        o.metadata.uid = Some(format!("uid-{name}"));
+        o
+    }
+
+    fn payu(creds: &str) -> OAuthClientSpec {
+        OAuthClientSpec {
+            provider: ProviderKind::Payu,
+            azupay: None,
+            credentials_secret_ref: Some(CredentialsSecretRef {
+                name: creds.into(),
+                client_id_key: None,
+                client_secret_key: None,
+                namespace: None,
+            }),
+            token_url: None,
+            audience: None,
+            credentials: None,
+            tokens: vec![TokenSecretSpec {
+                secret_name: "tok".into(),
+                scopes: vec![],
+            }],
+            refresh: None,
+        }
+    }
+
+    fn secret(name: &str, ns: &str) -> Secret {
+        let mut s = Secret::default();
+        s.metadata.name = Some(name.into());
+        s.metadata.namespace = Some(ns.into());
+        s
+    }
+
+    #[test]
+    fn referenced_and_owned_secrets_map_to_their_oauthclients() {
+        let (store, mut writer) = reflector::store::<OAuthClient>();
+        let a = oac("a", "shop", payu("shared"));
+        let b = oac("b", "shop", payu("other"));
+        let c = oac("c", "elsewhere", payu("shared"));
+        let mut az_spec = payu("x");
+        az_spec.provider = ProviderKind::Azupay;
+        az_spec.credentials_secret_ref = None;
+        az_spec.azupay = Some(AzupaySpec {
+            endpoint: "https://azupay.test/v1".into(),
+            client_id: "BIZ".into(),
+            api_key_secret_ref: SecretKeyRef {
+                name: "api-key".into(),
+                key: "k".into(),
+                namespace: None,
+            },
+        });
+        az_spec.credentials = Some(CredentialsStore {
+            secret_name: "az-creds".into(),
+            deletion_policy: Default::default(),
+        });
+        let az = oac("az", "shop", az_spec);
+        for o in [&a, &b, &c, &az] {
+            writer.apply_watcher_event(&watcher::Event::Apply(o.clone()));
+        }
+        let names = |s: &Secret| {
+            let mut v: Vec<String> = secret_to_oauthclients(&store, s)
+                .into_iter()
+                .map(|r| r.name)
+                .collect();
+            v.sort();
+            v
+        };
+        // referenced credentials: only in the same namespace
+        assert_eq!(names(&secret("shared", "shop")), ["a"]);
+        assert_eq!(names(&secret("shared", "elsewhere")), ["c"]);
+        // API key and credentials Secret of an Azupay client
+        assert_eq!(names(&secret("api-key", "shop")), ["az"]);
+        assert_eq!(names(&secret("az-creds", "shop")), ["az"]);
+        // unrelated
+        assert!(names(&secret("nothing", "shop")).is_empty());
+        // owned token Secret
+        let mut owned = secret("tok", "shop");
+        owned.metadata.owner_references = b.controller_owner_ref(&()).map(|o| vec![o]);
+        assert_eq!(names(&owned), ["b"]);
+    }
+
+    #[test]
+    fn event_notes_fit_the_api_limit() {
+        let long = "é".repeat(2000);
+        let t = truncate(long, 1000);
+        assert!(t.len() <= 1000 && t.ends_with("..."));
+        assert_eq!(truncate("short".into(), 1000), "short");
+    }
+
+    #[test]
+    fn token_requests_follow_each_provider_dialect() {
+        let resolved = Resolved {
+            client_id: "id".into(),
+            client_secret: SecretString::from("s"),
+            token_url: None,
+            details: None,
+        };
+        let tok = TokenSecretSpec {
+            secret_name: "t".into(),
+            scopes: vec!["a".into()],
+        };
+        let mut spec = payu("c");
+        let c = credentials_for(&spec, &resolved, &tok).unwrap();
+        assert_eq!(
+            c.token_url().as_str(),
+            "https://accounts.payu.in/oauth/token"
+        );
+        assert_eq!(c.auth(), ClientAuth::Post);
+        spec.provider = ProviderKind::Pyng;
+        spec.token_url = Some("https://pyng.test/billing/oauth2/token".into());
+        let c = credentials_for(&spec, &resolved, &tok).unwrap();
+        assert_eq!(
+            c.token_url().as_str(),
+            "https://pyng.test/billing/oauth2/token"
+        );
+        assert_eq!(c.auth(), ClientAuth::Basic);
+        spec.provider = ProviderKind::Autopay;
+        spec.token_url = None;
+        let c = credentials_for(&spec, &resolved, &tok).unwrap();
+        assert_eq!(c.auth(), ClientAuth::Json);
+        assert_eq!(c.cache_key().audience(), Some("https://api.autopay.io"));
+        spec.provider = ProviderKind::Azupay;
+        assert!(
+            credentials_for(&spec, &resolved, &tok).is_err(),
+            "no details yet"
+        );
+    }
+}
