@@ -14,7 +14,7 @@ use clientcreds::{
 use futures::StreamExt;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
 use kube::runtime::reflector::{ObjectRef, Store};
@@ -687,6 +687,9 @@ async fn reconcile_inner(oac: &OAuthClient, ctx: &Context) -> Result<Action, Err
             .map(|c| c.token_url().to_string())
     });
 
+    // token Secrets removed from the spec go away
+    remove_stale_token_secrets(oac, ctx, &secrets).await?;
+
     // status
     apply_status(
         ctx,
@@ -909,6 +912,46 @@ async fn reconcile_token(
             })
         }
     }
+}
+
+/// Deletes token Secrets this OAuthClient owns that its spec no longer lists.
+async fn remove_stale_token_secrets(
+    oac: &OAuthClient,
+    ctx: &Context,
+    secrets: &Api<Secret>,
+) -> Result<(), Error> {
+    let selector = format!(
+        "{}={},{}=token",
+        build::OAUTHCLIENT_LABEL,
+        oac.name_any(),
+        build::ROLE_LABEL
+    );
+    let owned = secrets
+        .list(&ListParams::default().labels(&selector))
+        .await
+        .map_err(kube_err("listing token Secrets"))?;
+    for s in owned.items {
+        let name = s.name_any();
+        let ours = s
+            .owner_references()
+            .iter()
+            .any(|o| Some(o.uid.as_str()) == oac.meta().uid.as_deref());
+        if ours && !oac.spec.tokens.iter().any(|t| t.secret_name == name) {
+            secrets
+                .delete(&name, &DeleteParams::default())
+                .await
+                .map_err(kube_err(format!("deleting token Secret {name}")))?;
+            ctx.event(
+                oac,
+                EventType::Normal,
+                "TokenSecretDeleted",
+                "Cleanup",
+                format!("token Secret {name} is no longer in spec.tokens and was deleted"),
+            )
+            .await;
+        }
+    }
+    Ok(())
 }
 
 async fn apply_status(

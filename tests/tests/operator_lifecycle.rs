@@ -50,6 +50,24 @@ async fn deletion_removes_token_secrets_and_honours_the_credentials_deletion_pol
     env.wait_ready("deleted").await;
 
     let secrets = env.secrets();
+    // a token Secret dropped from spec.tokens is deleted; a new one is written
+    let patch = json!({"spec": {"tokens": [{"secretName": "retained-token-2", "scopes": ["RestAPI/GET:balance"]}]}});
+    env.oacs()
+        .patch("retained", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    gone(&secrets, "retained-token").await;
+    clientcreds_e2e::eventually("retained-token-2 written", EVENTUALLY, || {
+        let secrets = secrets.clone();
+        async move { secrets.get_opt("retained-token-2").await.unwrap() }
+    })
+    .await;
+    assert!(
+        env.wait_event("TokenSecretDeleted")
+            .await
+            .contains("retained-token")
+    );
+
     env.oacs()
         .delete("retained", &DeleteParams::default())
         .await
@@ -58,7 +76,7 @@ async fn deletion_removes_token_secrets_and_honours_the_credentials_deletion_pol
         .delete("deleted", &DeleteParams::default())
         .await
         .unwrap();
-    gone(&secrets, "retained-token").await;
+    gone(&secrets, "retained-token-2").await;
     gone(&secrets, "deleted-token").await;
     gone(&secrets, "second-credentials").await;
     // Retain: the one-time secret survives its OAuthClient …
