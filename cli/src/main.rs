@@ -1,5 +1,23 @@
 //! `clientcreds`: fetch a token, run the provider sandbox, run the demo.
 //!
+//! # Usage
+//!
+//! ```text
+//! clientcreds demo        # embedded sandbox; each of the five providers through the layer
+//! clientcreds sandbox     # serve the provider emulator on 127.0.0.1:8787 until Ctrl-C
+//! clientcreds token --provider payu --client-id my-client \
+//!     --client-secret-env PAYU_SECRET --scope read_payment_links       # one token as JSON
+//! clientcreds token --token-url https://auth.example.com/oauth2/token --client-id app \
+//!     --auth post --client-secret-file /run/secrets/app --output header
+//! ```
+//!
+//! `token` reads the client secret from `--client-secret-env VAR`, `--client-secret-file PATH`
+//! or standard input, never from an argument. It prints
+//! `{"access_token","token_type","expires_in","expires_at","scope"}` (`--output json`, the
+//! default), `Authorization: Bearer …` (`--output header`) or the bare token (`--output token`).
+//! On failure it exits non-zero with one line on stderr: the HTTP status and the OAuth error
+//! code (and description) when the server sent one, never the secret.
+//!
 //! `main` only parses the command line and dispatches; each subcommand lives in its own module
 //! with an `Args` struct (clap derive) and an `async fn run(Args) -> anyhow::Result<()>`.
 
@@ -9,7 +27,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod demo;
 mod sandbox;
+mod token;
 
 /// OAuth 2.0 client-credentials tokens for Rust services and Kubernetes.
 #[derive(Debug, Parser)]
@@ -21,6 +41,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Fetch one access token with the client-credentials grant and print it.
+    Token(token::Args),
+    /// Start the embedded sandbox and call each provider's protected endpoint through the layer.
+    Demo(demo::Args),
     /// Serve a local emulator of the Azupay, Autopay, PayU, Pyng and Afterpay token endpoints.
     Sandbox(sandbox::Args),
 }
@@ -29,6 +53,8 @@ enum Command {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Token(args) => token::run(args).await,
+        Command::Demo(args) => demo::run(args).await,
         Command::Sandbox(args) => sandbox::run(args).await,
     };
     match result {

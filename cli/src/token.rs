@@ -1,0 +1,325 @@
+//! `clientcreds token`: fetch one access token with the client-credentials grant and print it.
+//!
+//! The client secret never comes from a command-line argument (which `ps` shows to every user
+//! and the shell keeps in its history): it is read from an environment variable
+//! (`--client-secret-env`), a file (`--client-secret-file`) or standard input.
+
+use std::io::{IsTerminal, Read};
+use std::path::PathBuf;
+
+use clap::ValueEnum;
+use clientcreds::{ClientAuth, ClientCredentials, ClientCredentialsBuilder, HttpClient, Provider};
+use secrecy::{ExposeSecret, SecretString};
+
+/// How the client authenticates to the token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Auth {
+    /// `Authorization: Basic` with the id and secret (client_secret_basic).
+    Basic,
+    /// `client_id` and `client_secret` in the form body (client_secret_post).
+    Post,
+    /// A JSON body with `client_id`, `client_secret` and the other parameters.
+    Json,
+}
+
+impl From<Auth> for ClientAuth {
+    fn from(auth: Auth) -> ClientAuth {
+        match auth {
+            Auth::Basic => ClientAuth::Basic,
+            Auth::Post => ClientAuth::Post,
+            Auth::Json => ClientAuth::Json,
+        }
+    }
+}
+
+/// What to print on success.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, ValueEnum)]
+pub(crate) enum Output {
+    /// One JSON object: access_token, token_type, expires_in, expires_at, scope.
+    #[default]
+    Json,
+    /// The header line `Authorization: Bearer <token>`.
+    Header,
+    /// The bare access token.
+    Token,
+}
+
+/// Options of `clientcreds token`.
+#[derive(Debug, clap::Args)]
+#[command(after_help = "\
+The client secret is read from --client-secret-env VAR, --client-secret-file PATH or, when \
+neither is given, standard input (one line; a trailing newline is dropped). It is never a \
+command-line argument.
+
+Examples:
+  export PAYU_SECRET=...
+  clientcreds token --provider payu --client-id my-client --client-secret-env PAYU_SECRET \\
+      --scope read_payment_links
+  clientcreds token --token-url https://auth.example.com/oauth2/token --client-id app \\
+      --auth post --client-secret-file /run/secrets/app --output header")]
+pub(crate) struct Args {
+    /// A preset for a seed provider: it supplies the token URL (Autopay, PayU test), client
+    /// authentication and audience. Azupay, Pyng and Afterpay have per-client hosts, so they
+    /// also need --token-url.
+    #[arg(long, value_name = "NAME", value_parser = parse_provider)]
+    provider: Option<Provider>,
+    /// The token endpoint, e.g. https://auth.example.com/oauth2/token (overrides the preset's).
+    /// http:// is accepted only for loopback hosts unless --allow-insecure-http is given.
+    #[arg(long, value_name = "URL")]
+    token_url: Option<String>,
+    /// The client id the provider issued.
+    #[arg(long, value_name = "ID")]
+    client_id: String,
+    /// Read the client secret from this environment variable.
+    #[arg(long, value_name = "VAR", conflicts_with = "client_secret_file")]
+    client_secret_env: Option<String>,
+    /// Read the client secret from this file (a trailing newline is dropped).
+    #[arg(long, value_name = "PATH")]
+    client_secret_file: Option<PathBuf>,
+    /// Not supported: a secret on the command line leaks through `ps` and shell history.
+    #[arg(long, hide = true, num_args = 0..=1, allow_hyphen_values = true, value_name = "SECRET")]
+    client_secret: Option<Option<String>>,
+    /// Client authentication: basic (Authorization header), post (form body) or json (JSON
+    /// body). Default: the preset's, else basic.
+    #[arg(long, value_enum, value_name = "METHOD")]
+    auth: Option<Auth>,
+    /// A scope to request; repeat the flag (or separate with spaces) for several.
+    #[arg(long = "scope", value_name = "SCOPE")]
+    scopes: Vec<String>,
+    /// The `audience` parameter (Autopay's preset sets https://api.autopay.io).
+    #[arg(long, value_name = "AUDIENCE")]
+    audience: Option<String>,
+    /// The `resource` parameter (RFC 8707).
+    #[arg(long, value_name = "URI")]
+    resource: Option<String>,
+    /// An extra token request parameter as NAME=VALUE; repeat for several.
+    #[arg(long = "param", value_name = "NAME=VALUE", value_parser = parse_param)]
+    params: Vec<(String, String)>,
+    /// Allow an http:// token URL on a host that is not loopback (sends the secret in clear
+    /// text; only for a trusted test network).
+    #[arg(long)]
+    allow_insecure_http: bool,
+    /// What to print: json (an object with access_token, token_type, expires_in, expires_at,
+    /// scope), header (`Authorization: Bearer …`) or token (the bare token).
+    #[arg(long, value_enum, default_value_t = Output::Json, value_name = "FORMAT")]
+    output: Output,
+}
+
+fn parse_provider(s: &str) -> Result<Provider, String> {
+    s.parse::<Provider>().map_err(|e| e.to_string())
+}
+
+/// Parses `--param NAME=VALUE`.
+fn parse_param(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((name, value)) if !name.trim().is_empty() => Ok((name.to_owned(), value.to_owned())),
+        Some(_) => Err("the parameter name before '=' is empty; use NAME=VALUE".to_owned()),
+        None => Err(format!(
+            "expected NAME=VALUE (e.g. --param tenant=acme), got {s:?} without '='"
+        )),
+    }
+}
+
+/// Fetch one token and print it.
+pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
+    if args.client_secret.is_some() {
+        anyhow::bail!(
+            "--client-secret is not supported: a secret on the command line is visible in `ps` \
+             and shell history; use --client-secret-env VAR, --client-secret-file PATH or pipe \
+             it on standard input"
+        );
+    }
+    let secret = read_secret(&args)?;
+    let credentials = build(&args, secret.clone())?;
+    let http = HttpClient::new();
+    let token = credentials
+        .request_token(&http)
+        .await
+        .map_err(|e| anyhow::anyhow!(one_line(&e.to_string(), secret.expose_secret())))?;
+    let text = match args.output {
+        Output::Json => json(&token)?,
+        Output::Header => format!(
+            "Authorization: {} {}",
+            token.token_type(),
+            token.secret().expose_secret()
+        ),
+        Output::Token => token.secret().expose_secret().to_owned(),
+    };
+    println!("{text}");
+    Ok(())
+}
+
+/// The JSON object printed by `--output json`.
+fn json(token: &clientcreds::Token) -> anyhow::Result<String> {
+    let expires_at = jiff::Timestamp::try_from(token.expires_at())?;
+    let expires_at = jiff::Timestamp::from_second(expires_at.as_second())?;
+    let value = serde_json::json!({
+        "access_token": token.secret().expose_secret(),
+        "token_type": token.token_type(),
+        "expires_in": token.lifetime().as_secs(),
+        "expires_at": expires_at.to_string(),
+        "scope": token.scope(),
+    });
+    Ok(serde_json::to_string(&value)?)
+}
+
+/// The client secret from the environment, a file or standard input.
+fn read_secret(args: &Args) -> anyhow::Result<SecretString> {
+    let raw = if let Some(var) = &args.client_secret_env {
+        match std::env::var(var) {
+            Ok(value) => value,
+            Err(std::env::VarError::NotPresent) => anyhow::bail!(
+                "--client-secret-env: the environment variable {var} is not set; export it or \
+                 use --client-secret-file PATH"
+            ),
+            Err(std::env::VarError::NotUnicode(_)) => anyhow::bail!(
+                "--client-secret-env: the environment variable {var} is not valid UTF-8"
+            ),
+        }
+    } else if let Some(path) = &args.client_secret_file {
+        std::fs::read_to_string(path).map_err(|e| {
+            anyhow::anyhow!(
+                "--client-secret-file: cannot read {}: {e}; give a readable file that holds only \
+                 the secret",
+                path.display()
+            )
+        })?
+    } else {
+        let mut stdin = std::io::stdin();
+        if stdin.is_terminal() {
+            anyhow::bail!(
+                "no client secret: pass --client-secret-env VAR or --client-secret-file PATH, \
+                 or pipe the secret on standard input"
+            );
+        }
+        let mut input = String::new();
+        stdin.read_to_string(&mut input).map_err(|e| {
+            anyhow::anyhow!("cannot read the client secret from standard input: {e}")
+        })?;
+        input
+    };
+    let secret = raw.trim_end_matches(['\r', '\n']);
+    if secret.is_empty() {
+        let from = match (&args.client_secret_env, &args.client_secret_file) {
+            (Some(var), _) => format!("--client-secret-env {var}"),
+            (None, Some(path)) => format!("--client-secret-file {}", path.display()),
+            (None, None) => "standard input".to_owned(),
+        };
+        anyhow::bail!("the client secret from {from} is empty");
+    }
+    if secret.contains(['\r', '\n']) {
+        anyhow::bail!(
+            "the client secret spans several lines; the file, variable or input must hold only \
+             the secret"
+        );
+    }
+    Ok(SecretString::from(secret.to_owned()))
+}
+
+/// The credentials described by the flags.
+fn build(args: &Args, secret: SecretString) -> anyhow::Result<ClientCredentials> {
+    let mut builder: ClientCredentialsBuilder = match args.provider {
+        Some(provider) => provider.builder(args.client_id.clone(), secret),
+        None => {
+            let Some(url) = &args.token_url else {
+                anyhow::bail!(
+                    "--token-url is required without --provider; give the token endpoint, e.g. \
+                     --token-url https://auth.example.com/oauth2/token"
+                );
+            };
+            ClientCredentials::builder(url, args.client_id.clone(), secret)
+        }
+    };
+    if let Some(url) = &args.token_url {
+        builder = builder.token_url(url);
+    }
+    if let Some(auth) = args.auth {
+        builder = builder.auth(auth.into());
+    }
+    for scope in &args.scopes {
+        builder = builder.scope(scope);
+    }
+    if let Some(audience) = &args.audience {
+        builder = builder.audience(audience.clone());
+    }
+    if let Some(resource) = &args.resource {
+        builder = builder.resource(resource.clone());
+    }
+    for (name, value) in &args.params {
+        builder = builder.param(name.clone(), value.clone());
+    }
+    builder = builder.allow_insecure_http(args.allow_insecure_http);
+    builder.build().map_err(|e| match e {
+        clientcreds::Error::Config { field, message } => {
+            anyhow::anyhow!(one_line(&config_error(field, &message), ""))
+        }
+        other => anyhow::anyhow!(one_line(&other.to_string(), "")),
+    })
+}
+
+/// A configuration error in terms of the command's flags.
+fn config_error(field: &str, message: &str) -> String {
+    let flag = match field {
+        "token_url" => "--token-url",
+        "client_id" => "--client-id",
+        "client_secret" => "the client secret",
+        "scope" => "--scope",
+        "audience" => "--audience",
+        "resource" => "--resource",
+        "param" => "--param",
+        "grant_type" => "--provider",
+        other => other,
+    };
+    let message = message
+        .replace("allow_insecure_http(true)", "--allow-insecure-http")
+        .replace(".token_url(..)", "--token-url URL")
+        .replace(".scope(..)", "--scope SCOPE")
+        .replace(
+            "use the builder method of the same name",
+            "use the flag of the same name",
+        );
+    format!("invalid {flag}: {message}")
+}
+
+/// `text` on one line (control characters become spaces), with `secret` cut out in case a
+/// server echoed it.
+fn one_line(text: &str, secret: &str) -> String {
+    let line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    if secret.is_empty() {
+        line
+    } else {
+        line.replace(secret, "[redacted]")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_parse_or_name_the_fix() {
+        assert_eq!(
+            parse_param("tenant=a=b").unwrap(),
+            ("tenant".into(), "a=b".into())
+        );
+        assert!(parse_param("tenant").unwrap_err().contains("NAME=VALUE"));
+        assert!(parse_param("=x").unwrap_err().contains("name"));
+    }
+
+    #[test]
+    fn one_line_removes_newlines_and_the_secret() {
+        assert_eq!(one_line("a\nb s3cret c", "s3cret"), "a b [redacted] c");
+    }
+
+    #[test]
+    fn config_errors_name_the_flag() {
+        let text = config_error("token_url", "is not set; set it with .token_url(..)");
+        assert_eq!(
+            text,
+            "invalid --token-url: is not set; set it with --token-url URL"
+        );
+    }
+}
