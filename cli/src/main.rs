@@ -42,7 +42,7 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Fetch one access token with the client-credentials grant and print it.
-    Token(token::Args),
+    Token(Box<token::Args>),
     /// Start the embedded sandbox and call each provider's protected endpoint through the layer.
     Demo(demo::Args),
     /// Serve a local emulator of the Azupay, Autopay, PayU, Pyng and Afterpay token endpoints.
@@ -53,7 +53,7 @@ enum Command {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Token(args) => token::run(args).await,
+        Command::Token(args) => token::run(*args).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Sandbox(args) => sandbox::run(args).await,
     };
