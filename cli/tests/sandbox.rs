@@ -42,6 +42,79 @@ fn http(method: &str, url: &str, headers: &[(&str, &str)], body: &str) -> (u16, 
     (status, body)
 }
 
+/// Standard base64 with padding (RFC 4648 §4), for `Authorization: Basic`.
+fn base64(input: &str) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in input.as_bytes().chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, b)| n | u32::from(*b) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// `Authorization: Basic base64(id:secret)` from a provider object of the printed line.
+fn basic(provider: &Value) -> String {
+    format!(
+        "Basic {}",
+        base64(&format!(
+            "{}:{}",
+            provider["client_id"].as_str().unwrap(),
+            provider["client_secret"].as_str().unwrap()
+        ))
+    )
+}
+
+/// The sorted keys of a JSON object.
+fn keys(value: &Value) -> Vec<&str> {
+    let mut keys: Vec<&str> = value
+        .as_object()
+        .unwrap_or_else(|| panic!("not an object: {value}"))
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    keys
+}
+
+/// Call `resource_url` with the `access_token` of a token answer; the status.
+fn call_with(resource_url: &Value, answer: &str) -> u16 {
+    let answer: Value = serde_json::from_str(answer).unwrap();
+    let token = answer["access_token"].as_str().unwrap();
+    http(
+        "GET",
+        resource_url.as_str().unwrap(),
+        &[("Authorization", &format!("Bearer {token}"))],
+        "",
+    )
+    .0
+}
+
+#[test]
+fn base64_matches_the_seeds_basic_headers() {
+    // Pyng's and Afterpay's documents show these pairs and their encodings.
+    assert_eq!(
+        base64("s6BhdRkqt3:gX1fBat3bV"),
+        "czZCaGRSa3F0MzpnWDFmQmF0M2JW"
+    );
+    assert_eq!(
+        base64("afterpay:merchantABC"),
+        "YWZ0ZXJwYXk6bWVyY2hhbnRBQkM="
+    );
+    assert_eq!(base64("gomo:password123"), "Z29tbzpwYXNzd29yZDEyMw==");
+    assert_eq!(base64(""), "");
+    assert_eq!(base64("ab"), "YWI=");
+}
+
 #[test]
 fn json_line_gives_working_credentials() {
     let child = Command::new(env!("CARGO_BIN_EXE_clientcreds"))
@@ -55,7 +128,17 @@ fn json_line_gives_working_credentials() {
     BufReader::new(stdout).read_line(&mut line).unwrap();
     let printed: Value = serde_json::from_str(&line).unwrap();
 
+    assert_eq!(
+        keys(&printed),
+        ["afterpay", "autopay", "azupay", "payu", "pyng"],
+        "{line}"
+    );
     for provider in ["autopay", "payu", "pyng", "afterpay"] {
+        assert_eq!(
+            keys(&printed[provider]),
+            ["client_id", "client_secret", "resource_url", "token_url"],
+            "{provider} in {line}"
+        );
         for field in ["token_url", "client_id", "client_secret", "resource_url"] {
             assert!(
                 printed[provider][field].is_string(),
@@ -64,6 +147,11 @@ fn json_line_gives_working_credentials() {
         }
     }
     let azupay = &printed["azupay"];
+    assert_eq!(
+        keys(azupay),
+        ["api_key", "client_id", "endpoint"],
+        "azupay in {line}"
+    );
     assert!(azupay["endpoint"].as_str().unwrap().ends_with("/v1"));
     assert_eq!(azupay["client_id"], "MYBUSINESSID");
     assert_eq!(azupay["api_key"], "SECR_MYBUSINESSID_myapikey");
@@ -105,6 +193,75 @@ fn json_line_gives_working_credentials() {
         "{}",
     );
     assert_eq!(status, 200, "{enabled}");
+    // … and the enable answer gets a token that opens `{endpoint}/balance`.
+    let enabled: Value = serde_json::from_str(&enabled).unwrap();
+    let body = format!(
+        "grant_type=client_credentials&client_id={}&client_secret={}",
+        enabled["oauth2ClientId"].as_str().unwrap(),
+        enabled["oauth2ClientSecret"].as_str().unwrap()
+    );
+    let (status, answer) = http(
+        "POST",
+        enabled["oauth2TokenUrl"].as_str().unwrap(),
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        &body,
+    );
+    assert_eq!(status, 200, "{answer}");
+    let balance = Value::from(format!("{}/balance", azupay["endpoint"].as_str().unwrap()));
+    assert_eq!(call_with(&balance, &answer), 200, "azupay");
+
+    // Autopay: the JSON body of its document, with the audience, from the printed line.
+    let autopay = &printed["autopay"];
+    let body = serde_json::json!({
+        "client_id": autopay["client_id"],
+        "client_secret": autopay["client_secret"],
+        "audience": "https://api.autopay.io",
+        "grant_type": "client_credentials",
+    });
+    let (status, answer) = http(
+        "POST",
+        autopay["token_url"].as_str().unwrap(),
+        &[("Content-Type", "application/json")],
+        &body.to_string(),
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(call_with(&autopay["resource_url"], &answer), 200, "autopay");
+
+    // Pyng: Basic authentication and a scope.
+    let pyng = &printed["pyng"];
+    let (status, answer) = http(
+        "POST",
+        pyng["token_url"].as_str().unwrap(),
+        &[
+            ("Authorization", &basic(pyng)),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+        ],
+        "grant_type=client_credentials&scope=billing:customers:read",
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(call_with(&pyng["resource_url"], &answer), 200, "pyng");
+
+    // Afterpay: Basic authentication, grant_type only.
+    let afterpay = &printed["afterpay"];
+    let (status, answer) = http(
+        "POST",
+        afterpay["token_url"].as_str().unwrap(),
+        &[
+            ("Authorization", &basic(afterpay)),
+            ("Content-Type", "application/x-www-form-urlencoded"),
+            ("Accept", "application/json"),
+        ],
+        "grant_type=client_credentials",
+    );
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(
+        call_with(&afterpay["resource_url"], &answer),
+        200,
+        "afterpay"
+    );
+
+    // A token of one provider does not open another's endpoint.
+    assert_eq!(call_with(&payu["resource_url"], &answer), 401);
 }
 
 #[test]

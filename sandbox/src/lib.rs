@@ -12,10 +12,11 @@
 //! # async fn main() -> std::io::Result<()> {
 //! let sandbox = Sandbox::start(SandboxConfig::default()).await?;
 //! let payu = sandbox.payu();
-//! assert!(payu.token_url.ends_with("/payu/oauth/token"));
+//! assert_eq!(payu.token_url, format!("{}/payu/oauth/token", sandbox.base_url()));
+//! assert_eq!(payu.resource_url, format!("{}/payu/resource", sandbox.base_url()));
 //! assert_eq!(payu.client_id, clientcreds_sandbox::PAYU_CLIENT_ID);
-//! // … point the client under test at `payu.token_url`, then:
-//! assert_eq!(sandbox.tokens_issued(clientcreds_sandbox::Provider::Payu, &payu.client_id), 0);
+//! // … point the client under test at `payu.token_url` and `payu.resource_url`; the example
+//! // under "Test controls" shows what the handle then tells the test.
 //! # Ok(())
 //! # }
 //! ```
@@ -47,11 +48,15 @@
 //!
 //! Where a seed says how, the sandbox does exactly that. Where it is silent, the sandbox follows
 //! RFC 6749 §5.2: errors are `{"error", "error_description"}` JSON; `invalid_request` (400) for a
-//! missing or repeated parameter, a wrong `Content-Type` or body format, or client credentials sent
-//! both in `Authorization` and in the body (§2.3); `invalid_client` (401) for unknown or missing
-//! client credentials or an unsupported authentication method; `unsupported_grant_type` (400) for
-//! any `grant_type` but `client_credentials`; `invalid_scope` (400). Token answers carry
-//! `Cache-Control: no-store`.
+//! missing or repeated parameter, a wrong or missing `Content-Type` or body format, or client
+//! credentials sent both in `Authorization` and in the body (§2.3); `invalid_client` (401) for
+//! unknown or missing client credentials or an unsupported authentication method;
+//! `unsupported_grant_type` (400) for any `grant_type` but `client_credentials`; `invalid_scope`
+//! (400). Token answers carry `Cache-Control: no-store`. `Content-Type` is judged by its media
+//! type alone (case-insensitive), so parameters are accepted as real servers accept them:
+//! `application/x-www-form-urlencoded; charset=UTF-8` for the form providers (Azupay's token
+//! endpoint, PayU, Pyng, Afterpay) and `application/json; charset=utf-8` for Autopay. A correct
+//! body under another type, or under none, is `invalid_request` (400) — for Autopay too.
 //!
 //! - **Azupay** (API gateway + Cognito). Enable/details are authorised by the API key sent as-is
 //!   in `Authorization` (no scheme: `Bearer SECR_…` is a different, unknown key). Errors there are
@@ -66,9 +71,17 @@
 //!   The API key can be rotated at run time ([`Sandbox::set_azupay_api_key`]).
 //! - **Autopay** (Auth0-style). JSON body with `Content-Type: application/json` only; anything
 //!   else is `invalid_request`, as is an `Authorization` header. Bad `client_id`/`client_secret`:
-//!   401 `{"error":"access_denied","error_description":"Unauthorized"}` (the seed). Missing fields
-//!   and a wrong `audience` are 400 `invalid_request` naming the field; a wrong `grant_type` 400
-//!   `unsupported_grant_type`. Tokens are JWTs with `scope` and `aud`; the answer has `scope`.
+//!   401 `{"error":"access_denied","error_description":"Unauthorized"}` (the seed). An `audience`
+//!   other than `https://api.autopay.io` is **403**
+//!   `{"error":"access_denied","error_description":"Service not found: <audience>"}`. The seed
+//!   says the audience must always be that value but shows no error for another one; its
+//!   endpoint (`/oauth/token`, a JSON body with `audience`) and its 401 `access_denied` /
+//!   `Unauthorized` are Auth0's, and this is Auth0's answer to an audience that names no API of
+//!   the tenant. A client that takes that 403 for a configuration error — not bad credentials, not
+//!   a retryable failure — behaves here as it would against Autopay. The audience is checked
+//!   after `grant_type` and before the client credentials. Missing fields are 400
+//!   `invalid_request` naming the field; a wrong `grant_type` 400 `unsupported_grant_type`. Tokens
+//!   are JWTs with `scope` and `aud`; the answer has `scope`.
 //! - **PayU**. Form body, `client_secret_post`; the five errors of the seed with its exact
 //!   descriptions: `invalid_client` (401; also for Basic authentication, "unsupported
 //!   authentication method"), `invalid_scope` (400; missing, unknown, not granted, or more than
@@ -93,9 +106,13 @@
 //! §2.3.1). Checks run in this order: scripted fault, rate limit (PayU), `Content-Type`, body
 //! format, credentials sent twice, `grant_type`, client authentication, scope.
 //!
-//! A protected endpoint without a bearer token answers 401 with `WWW-Authenticate: Bearer
-//! realm="…"`; with a token that is unknown, of another provider, expired or revoked, 401 with
-//! `WWW-Authenticate: Bearer …, error="invalid_token"` (RFC 6750 §3.1).
+//! A protected endpoint without a bearer token (no `Authorization`, or another scheme such as
+//! `Basic`) answers 401 `{"error":"invalid_request", …}` with `WWW-Authenticate: Bearer
+//! realm="<provider>"` and no error code (RFC 6750 §3.1); with a token that is forged, unknown, of
+//! another provider, expired on the sandbox clock or revoked, 401 `{"error":"invalid_token", …}`
+//! with `WWW-Authenticate: Bearer realm="<provider>", error="invalid_token",
+//! error_description="…"`.
+//! Azupay's balance answers a good token without `RestAPI/GET:balance` 403 `insufficient_scope`.
 //!
 //! # Test controls
 //!
@@ -107,6 +124,71 @@
 //! effect and only its answer is lost — moves the sandbox clock forward ([`Sandbox::advance`]) and
 //! revokes every issued token. The same controls are served as JSON under `/_sandbox/` for tests
 //! in other languages (see [`admin`]).
+//!
+//! Here `payu_token` and `call` stand for the HTTP client under test (their code is hidden; it is
+//! a plain `hyper` client): one asks PayU for a token the documented way and returns the status
+//! and the `access_token`, the other calls a URL with `Authorization: Bearer` and returns the
+//! status.
+//!
+//! ```
+//! use std::time::Duration;
+//! use clientcreds_sandbox::{Fault, Provider, Sandbox, SandboxConfig};
+//! use clientcreds_sandbox::http::StatusCode;
+//! # use bytes::Bytes;
+//! # use clientcreds_sandbox::ProviderEndpoints;
+//! # use clientcreds_sandbox::http::Request;
+//! # use http_body_util::{BodyExt, Full};
+//! # use hyper_util::client::legacy::Client;
+//! # use hyper_util::rt::TokioExecutor;
+//! # type Error = Box<dyn std::error::Error + Send + Sync>;
+//! # async fn exchange(request: Request<Full<Bytes>>) -> Result<(u16, serde_json::Value), Error> {
+//! #     let client = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+//! #     let response = client.request(request).await?;
+//! #     let status = response.status().as_u16();
+//! #     let body = response.into_body().collect().await?.to_bytes();
+//! #     Ok((status, serde_json::from_slice(&body).unwrap_or_default()))
+//! # }
+//! # async fn payu_token(payu: &ProviderEndpoints) -> Result<(u16, String), Error> {
+//! #     let body = format!(
+//! #         "grant_type=client_credentials&scope=read_payment_links&client_id={}&client_secret={}",
+//! #         payu.client_id, payu.client_secret
+//! #     );
+//! #     let request = Request::post(&payu.token_url)
+//! #         .header("content-type", "application/x-www-form-urlencoded")
+//! #         .body(Full::new(Bytes::from(body)))?;
+//! #     let (status, answer) = exchange(request).await?;
+//! #     Ok((status, answer["access_token"].as_str().unwrap_or_default().to_owned()))
+//! # }
+//! # async fn call(url: &str, token: &str) -> Result<u16, Error> {
+//! #     let request = Request::get(url)
+//! #         .header("authorization", format!("Bearer {token}"))
+//! #         .body(Full::new(Bytes::new()))?;
+//! #     Ok(exchange(request).await?.0)
+//! # }
+//! # #[tokio::main(flavor = "current_thread")]
+//! # async fn main() -> Result<(), Error> {
+//! let sandbox = Sandbox::start(SandboxConfig::default()).await?;
+//! let payu = sandbox.payu();
+//!
+//! // The next PayU token request fails as scripted; the one after is answered as documented.
+//! sandbox.fail_next(Provider::Payu, 1, Fault::status(StatusCode::SERVICE_UNAVAILABLE));
+//! assert_eq!(payu_token(&payu).await?.0, 503);
+//! let (status, token) = payu_token(&payu).await?;
+//! assert_eq!(status, 200);
+//! assert_eq!(sandbox.tokens_issued(Provider::Payu, &payu.client_id), 1);
+//! assert_eq!(sandbox.requests_for(Provider::Payu).len(), 2);
+//!
+//! // The token opens PayU's protected endpoint until it expires (7200 s) or is revoked.
+//! assert_eq!(call(&payu.resource_url, &token).await?, 200);
+//! sandbox.advance(Duration::from_secs(7200));
+//! assert_eq!(call(&payu.resource_url, &token).await?, 401);
+//! let (_, fresh) = payu_token(&payu).await?;
+//! assert_eq!(call(&payu.resource_url, &fresh).await?, 200);
+//! sandbox.revoke_all_tokens();
+//! assert_eq!(call(&payu.resource_url, &fresh).await?, 401);
+//! # Ok(())
+//! # }
+//! ```
 
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]

@@ -224,7 +224,9 @@ async fn azupay_tokens_follow_the_seed_and_open_the_balance() {
     .await;
     assert_eq!(balance.status, 200, "{balance:?}");
 
-    // The seed's restricted-scope request, plus a scope outside the allowed list.
+    // A restricted-scope request with a scope outside the allowed list as well: that one is left
+    // out of the token, as the seed says (the seed's own request is sent word for word in
+    // `azupay_seed_restricted_scope_request_word_for_word`).
     let restricted = azupay_token(
         &sb,
         &[(
@@ -474,16 +476,26 @@ async fn autopay_errors() {
         "access_denied"
     );
 
-    let mut audience = autopay_seed_request();
-    audience["audience"] = json!("https://api.example.com");
-    let reply = autopay_token(&sb, &audience).await;
-    assert_oauth_error(&reply, 400, "invalid_request");
-    assert!(
-        reply.json()["error_description"]
-            .as_str()
-            .unwrap()
-            .contains("audience")
-    );
+    // An unknown audience: Auth0's 403 (the seed is silent; see the crate docs).
+    for wrong in [
+        "https://api.example.com",
+        "https://api.autopay.io/",
+        "api.autopay.io",
+    ] {
+        let mut audience = autopay_seed_request();
+        audience["audience"] = json!(wrong);
+        let reply = autopay_token(&sb, &audience).await;
+        assert_eq!(reply.status, 403, "audience {wrong:?}: {reply:?}");
+        assert_eq!(reply.header("content-type"), Some("application/json"));
+        assert_eq!(
+            reply.json(),
+            json!({
+                "error": "access_denied",
+                "error_description": format!("Service not found: {wrong}"),
+            }),
+            "audience {wrong:?}"
+        );
+    }
 
     let mut grant = autopay_seed_request();
     grant["grant_type"] = json!("password");
@@ -1035,4 +1047,492 @@ async fn afterpay_errors() {
         "invalid_client",
     );
     assert_eq!(sb.tokens_issued(Provider::Afterpay, "afterpay"), 0);
+}
+
+/// The seed's restricted-scope request exactly as its curl sends it: each `--data-urlencode`
+/// part percent-encoded and joined with `&`, under the seed's `Content-Type`.
+#[tokio::test]
+async fn azupay_seed_restricted_scope_request_word_for_word() {
+    let sb = sandbox().await;
+    assert_eq!(azupay_enable(&sb).await.status, 200);
+    let body = "grant_type=client_credentials\
+        &client_id=3n8q9p1k2l4m5o6p7q8r9s0t1u\
+        &client_secret=abcdef1234567890abcdef1234567890abcdef1234567890abcdef12\
+        &scope=RestAPI%2FGET%3Abalance%20RestAPI%2FGET%3Apayment";
+    let reply = send(
+        "POST",
+        &sb.azupay().token_url,
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        body,
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{reply:?}");
+    let answer = reply.json();
+    assert_eq!(
+        answer.as_object().unwrap().keys().collect::<Vec<_>>(),
+        ["access_token", "expires_in", "token_type"],
+        "{answer}"
+    );
+    assert_eq!(answer["token_type"], "Bearer");
+    assert_eq!(answer["expires_in"], 3600);
+    let token = answer["access_token"].as_str().unwrap();
+    assert_eq!(
+        claims(token)["scope"],
+        "RestAPI/GET:balance RestAPI/GET:payment"
+    );
+    // The seed's balance call works with it.
+    let balance = send(
+        "GET",
+        &sb.azupay().resource_url,
+        &[
+            ("authorization", &bearer(token)),
+            ("accept", "application/json"),
+        ],
+        "",
+    )
+    .await;
+    assert_eq!(balance.status, 200, "{balance:?}");
+    assert_eq!(
+        sb.tokens_issued(Provider::Azupay, AZUPAY_OAUTH2_CLIENT_ID),
+        1
+    );
+}
+
+/// `Bearer SECR_…` is not the API key (it is sent as-is, without a scheme): an unknown key.
+#[tokio::test]
+async fn azupay_api_key_with_a_bearer_scheme_is_an_unknown_key() {
+    let sb = sandbox().await;
+    let url = format!("{}/client/MYBUSINESSID/oauth2", sb.azupay().endpoint);
+    let bearer_key = bearer(AZUPAY_API_KEY);
+    let unauthorized = json!({"message": "Unauthorized"});
+
+    let enable = send("POST", &url, &[("authorization", &bearer_key), JSON], "{}").await;
+    assert_eq!((enable.status, enable.json()), (401, unauthorized.clone()));
+    assert!(!sb.azupay_enabled(AZUPAY_CLIENT_ID));
+    assert_eq!(sb.enable_calls(AZUPAY_CLIENT_ID), 1, "refused calls count");
+
+    // Not for reading the details either, before or after a proper enable.
+    let details = send("GET", &url, &[("authorization", &bearer_key)], "").await;
+    assert_eq!(
+        (details.status, details.json()),
+        (401, unauthorized.clone())
+    );
+    assert_eq!(azupay_enable(&sb).await.status, 200);
+    let details = send("GET", &url, &[("authorization", &bearer_key)], "").await;
+    assert_eq!((details.status, details.json()), (401, unauthorized));
+    let again = send("POST", &url, &[("authorization", &bearer_key), JSON], "{}").await;
+    assert_eq!(again.status, 401, "not 409: the key is unknown");
+}
+
+/// A client configured `.enabled(true)` is as after a real enable: a second enable is 409 and
+/// never shows the secret, the details are there, and its credentials get tokens.
+#[tokio::test]
+async fn azupay_client_configured_enabled_refuses_enable_and_has_details() {
+    let config = SandboxConfig::default().azupay_client(
+        AzupayClient::new("PREENABLED", "SECR_PREENABLED_key")
+            .oauth2_credentials("preenabledoauthclient", "preenabled-secret")
+            .enabled(true),
+    );
+    let sb = Sandbox::start(config).await.unwrap();
+    assert!(sb.azupay_enabled("PREENABLED"));
+    assert!(!sb.azupay_enabled(AZUPAY_CLIENT_ID));
+    let url = format!("{}/client/PREENABLED/oauth2", sb.azupay().endpoint);
+    let key = ("authorization", "SECR_PREENABLED_key");
+
+    let enable = send("POST", &url, &[key, JSON], "{}").await;
+    assert_eq!(enable.status, 409, "{enable:?}");
+    assert!(
+        enable.json()["message"]
+            .as_str()
+            .unwrap()
+            .contains("already enabled")
+    );
+    assert!(!enable.body.contains("preenabled-secret"));
+    assert_eq!(sb.enable_calls("PREENABLED"), 1);
+
+    let details = send("GET", &url, &[key], "").await;
+    assert_eq!(details.status, 200, "{details:?}");
+    assert_eq!(
+        details.json(),
+        json!({
+            "oauth2ClientId": "preenabledoauthclient",
+            "oauth2TokenUrl": sb.azupay().token_url,
+            "oauth2GrantType": "client_credentials",
+            "oauth2TtlInSecs": 3600,
+            "oauth2AllowedScopes": SEED_SCOPES,
+        })
+    );
+
+    let token = send(
+        "POST",
+        &sb.azupay().token_url,
+        &[FORM],
+        &form(&[
+            ("grant_type", "client_credentials"),
+            ("client_id", "preenabledoauthclient"),
+            ("client_secret", "preenabled-secret"),
+        ]),
+    )
+    .await;
+    assert_eq!(token.status, 200, "{token:?}");
+    assert_eq!(
+        sb.tokens_issued(Provider::Azupay, "preenabledoauthclient"),
+        1
+    );
+}
+
+/// Afterpay ignores form parameters other than `grant_type` (RFC 6749 §3.2), whatever their
+/// order; the token carries the client's scopes, not a requested one.
+#[tokio::test]
+async fn afterpay_ignores_extra_form_parameters() {
+    let sb = sandbox().await;
+    let auth = basic(AFTERPAY_CLIENT_ID, AFTERPAY_CLIENT_SECRET);
+    for body in [
+        "scope=x&grant_type=client_credentials",
+        "grant_type=client_credentials&scope=ivr%2Fv1%2FactionStart&audience=https%3A%2F%2Fexample",
+        "foo=bar&grant_type=client_credentials&empty=",
+    ] {
+        let reply = send(
+            "POST",
+            &sb.afterpay().token_url,
+            &[FORM, ("authorization", &auth)],
+            body,
+        )
+        .await;
+        assert_eq!(reply.status, 200, "{body}: {reply:?}");
+        let answer = reply.json();
+        assert_eq!(answer.as_object().unwrap().len(), 3, "{answer}");
+        let token = answer["access_token"].as_str().unwrap();
+        assert_eq!(claims(token)["scope"], AFTERPAY_SCOPES.join(" "), "{body}");
+        let resource = send(
+            "GET",
+            &sb.afterpay().resource_url,
+            &[("authorization", &bearer(token))],
+            "",
+        )
+        .await;
+        assert_eq!(resource.status, 200, "{body}: {resource:?}");
+    }
+    assert_eq!(sb.tokens_issued(Provider::Afterpay, AFTERPAY_CLIENT_ID), 3);
+}
+
+/// A token of `provider`, requested the way its seed shows (Azupay: enabled first if needed).
+async fn seed_token(sb: &Sandbox, provider: Provider) -> String {
+    let reply = match provider {
+        Provider::Azupay => {
+            if !sb.azupay_enabled(AZUPAY_CLIENT_ID) {
+                assert_eq!(azupay_enable(sb).await.status, 200);
+            }
+            azupay_token(sb, &[]).await
+        }
+        Provider::Autopay => autopay_token(sb, &autopay_seed_request()).await,
+        Provider::Payu => {
+            send(
+                "POST",
+                &sb.payu().token_url,
+                &[FORM],
+                &payu_form("read_payment_links"),
+            )
+            .await
+        }
+        Provider::Pyng => {
+            send(
+                "POST",
+                &sb.pyng().token_url,
+                &[
+                    ("authorization", "Basic czZCaGRSa3F0MzpnWDFmQmF0M2JW"),
+                    FORM,
+                ],
+                PYNG_SEED_BODY,
+            )
+            .await
+        }
+        Provider::Afterpay => {
+            send(
+                "POST",
+                &sb.afterpay().token_url,
+                &[
+                    FORM,
+                    ("authorization", "Basic YWZ0ZXJwYXk6bWVyY2hhbnRBQkM="),
+                ],
+                "grant_type=client_credentials",
+            )
+            .await
+        }
+    };
+    assert_eq!(reply.status, 200, "{provider}: {reply:?}");
+    reply.json()["access_token"].as_str().unwrap().to_owned()
+}
+
+/// The protected endpoint of `provider` (Azupay: the balance).
+fn resource_url(sb: &Sandbox, provider: Provider) -> String {
+    match provider {
+        Provider::Azupay => sb.azupay().resource_url,
+        Provider::Autopay => sb.autopay().resource_url,
+        Provider::Payu => sb.payu().resource_url,
+        Provider::Pyng => sb.pyng().resource_url,
+        Provider::Afterpay => sb.afterpay().resource_url,
+    }
+}
+
+/// What a protected endpoint must answer.
+#[derive(Clone, Copy, Debug)]
+enum Expect {
+    /// 200 and the endpoint's answer.
+    Ok,
+    /// 401 `invalid_request` and a bare `Bearer realm` challenge: no usable bearer token sent.
+    NoToken,
+    /// 401 `invalid_token` and a challenge with `error="invalid_token"`; the description
+    /// contains this.
+    InvalidToken(&'static str),
+}
+
+#[track_caller]
+fn check_protected(provider: Provider, case: &str, reply: &Reply, expect: Expect) {
+    let at = format!("{provider}, {case}: {reply:?}");
+    assert_eq!(
+        reply.header("content-type"),
+        Some("application/json"),
+        "{at}"
+    );
+    let realm = format!("Bearer realm=\"{provider}\"");
+    match expect {
+        Expect::Ok => {
+            assert_eq!(reply.status, 200, "{at}");
+            assert_eq!(reply.header("www-authenticate"), None, "{at}");
+            if provider == Provider::Azupay {
+                assert_eq!(reply.json()["balance"]["currency"], "AUD", "{at}");
+            } else {
+                assert_eq!(reply.json()["provider"], provider.as_str(), "{at}");
+            }
+        }
+        Expect::NoToken => {
+            assert_eq!(reply.status, 401, "{at}");
+            assert_eq!(
+                reply.header("www-authenticate"),
+                Some(realm.as_str()),
+                "{at}"
+            );
+            assert_oauth_error(reply, 401, "invalid_request");
+        }
+        Expect::InvalidToken(why) => {
+            assert_eq!(reply.status, 401, "{at}");
+            let challenge = reply.header("www-authenticate").unwrap_or_default();
+            assert!(
+                challenge.starts_with(&format!("{realm}, error=\"invalid_token\"")),
+                "{at}"
+            );
+            assert_oauth_error(reply, 401, "invalid_token");
+            let description = reply.json()["error_description"]
+                .as_str()
+                .unwrap()
+                .to_owned();
+            assert!(description.contains(why), "{at}");
+            assert!(
+                challenge.contains(&format!("error_description=\"{description}\"")),
+                "{at}"
+            );
+        }
+    }
+}
+
+/// Every protected endpoint takes only its own provider's good bearer tokens.
+#[tokio::test]
+async fn protected_endpoints_refuse_everything_but_a_good_token_of_their_provider() {
+    for (i, provider) in Provider::ALL.into_iter().enumerate() {
+        let sb = sandbox().await;
+        let url = resource_url(&sb, provider);
+        let token = seed_token(&sb, provider).await;
+        let other = Provider::ALL[(i + 1) % Provider::ALL.len()];
+        let other_token = seed_token(&sb, other).await;
+        // The other token is good where it belongs, so only the provider can be the reason.
+        let at_home = send(
+            "GET",
+            &resource_url(&sb, other),
+            &[("authorization", &bearer(&other_token))],
+            "",
+        )
+        .await;
+        check_protected(other, "its own token", &at_home, Expect::Ok);
+
+        let own_credentials = match provider {
+            Provider::Azupay => basic(AZUPAY_OAUTH2_CLIENT_ID, AZUPAY_OAUTH2_CLIENT_SECRET),
+            Provider::Autopay => basic(AUTOPAY_CLIENT_ID, AUTOPAY_CLIENT_SECRET),
+            Provider::Payu => basic(PAYU_CLIENT_ID, PAYU_CLIENT_SECRET),
+            Provider::Pyng => basic(PYNG_CLIENT_ID, PYNG_CLIENT_SECRET),
+            Provider::Afterpay => basic(AFTERPAY_CLIENT_ID, AFTERPAY_CLIENT_SECRET),
+        };
+        let cases: [(&str, Option<String>, Expect); 6] = [
+            ("a valid token", Some(bearer(&token)), Expect::Ok),
+            ("no Authorization", None, Expect::NoToken),
+            ("a Basic header", Some(own_credentials), Expect::NoToken),
+            (
+                "the token without a scheme",
+                Some(token.clone()),
+                Expect::NoToken,
+            ),
+            (
+                "a forged token",
+                Some(bearer(&forge(&token))),
+                Expect::InvalidToken(""),
+            ),
+            (
+                "another provider's token",
+                Some(bearer(&other_token)),
+                Expect::InvalidToken(""),
+            ),
+        ];
+        for (case, authorization, expect) in cases {
+            let headers: Vec<(&str, &str)> = authorization
+                .as_deref()
+                .map(|a| vec![("authorization", a)])
+                .unwrap_or_default();
+            let reply = send("GET", &url, &headers, "").await;
+            check_protected(provider, case, &reply, expect);
+        }
+
+        // Expired on the sandbox clock: refused, while a token issued afterwards works.
+        sb.advance(default_lifetime(provider));
+        let expired = send("GET", &url, &[("authorization", &bearer(&token))], "").await;
+        check_protected(
+            provider,
+            "an expired token",
+            &expired,
+            Expect::InvalidToken("expired"),
+        );
+        let fresh = seed_token(&sb, provider).await;
+        let reply = send("GET", &url, &[("authorization", &bearer(&fresh))], "").await;
+        check_protected(
+            provider,
+            "a token issued after the advance",
+            &reply,
+            Expect::Ok,
+        );
+
+        // Revoked.
+        sb.revoke_all_tokens();
+        let revoked = send("GET", &url, &[("authorization", &bearer(&fresh))], "").await;
+        check_protected(
+            provider,
+            "a revoked token",
+            &revoked,
+            Expect::InvalidToken("revoked"),
+        );
+    }
+}
+
+/// A correct token request of `provider` without its `Content-Type`: the URL, the other headers
+/// and the body.
+async fn token_request_parts(
+    sb: &Sandbox,
+    provider: Provider,
+) -> (String, Vec<(&'static str, String)>, String) {
+    match provider {
+        Provider::Azupay => {
+            assert_eq!(azupay_enable(sb).await.status, 200);
+            let body = form(&[
+                ("grant_type", "client_credentials"),
+                ("client_id", AZUPAY_OAUTH2_CLIENT_ID),
+                ("client_secret", AZUPAY_OAUTH2_CLIENT_SECRET),
+            ]);
+            (sb.azupay().token_url, Vec::new(), body)
+        }
+        Provider::Autopay => (
+            sb.autopay().token_url,
+            Vec::new(),
+            autopay_seed_request().to_string(),
+        ),
+        Provider::Payu => (
+            sb.payu().token_url,
+            Vec::new(),
+            payu_form("read_payment_links"),
+        ),
+        Provider::Pyng => (
+            sb.pyng().token_url,
+            vec![("authorization", basic(PYNG_CLIENT_ID, PYNG_CLIENT_SECRET))],
+            PYNG_SEED_BODY.to_owned(),
+        ),
+        Provider::Afterpay => (
+            sb.afterpay().token_url,
+            vec![(
+                "authorization",
+                basic(AFTERPAY_CLIENT_ID, AFTERPAY_CLIENT_SECRET),
+            )],
+            "grant_type=client_credentials".to_owned(),
+        ),
+    }
+}
+
+/// A correct body is refused under a wrong or missing `Content-Type` (400 `invalid_request`,
+/// RFC 6749 §5.2, in the provider's answer type) and accepted with media-type parameters.
+#[tokio::test]
+async fn token_endpoints_judge_the_content_type_by_its_media_type() {
+    const FORM_TYPE: &str = "application/x-www-form-urlencoded";
+    for provider in Provider::ALL {
+        let sb = sandbox().await;
+        let (url, headers, body) = token_request_parts(&sb, provider).await;
+        let (wrong, accepted): (&[Option<&str>], &[&str]) = if provider == Provider::Autopay {
+            (
+                &[None, Some(FORM_TYPE), Some("text/plain")],
+                &[
+                    "application/json",
+                    "application/json; charset=utf-8",
+                    "application/json;charset=UTF-8",
+                ],
+            )
+        } else {
+            (
+                &[None, Some("application/json"), Some("text/plain")],
+                &[
+                    FORM_TYPE,
+                    "application/x-www-form-urlencoded; charset=UTF-8",
+                    "application/x-www-form-urlencoded;charset=utf-8",
+                ],
+            )
+        };
+        let answer_type = if provider == Provider::Pyng {
+            "application/json;charset=UTF-8"
+        } else {
+            "application/json"
+        };
+        let send_as = |content_type: Option<&'static str>| {
+            let mut all: Vec<(&str, &str)> =
+                headers.iter().map(|(n, v)| (*n, v.as_str())).collect();
+            all.extend(content_type.map(|t| ("content-type", t)));
+            let url = url.clone();
+            let body = body.clone();
+            async move { send("POST", &url, &all, &body).await }
+        };
+        for content_type in wrong {
+            let reply = send_as(*content_type).await;
+            let at = format!("{provider}, Content-Type {content_type:?}: {reply:?}");
+            assert_oauth_error(&reply, 400, "invalid_request");
+            assert_eq!(reply.header("content-type"), Some(answer_type), "{at}");
+            assert!(
+                reply.json()["error_description"]
+                    .as_str()
+                    .unwrap()
+                    .contains("Content-Type"),
+                "{at}"
+            );
+        }
+        let client_id = match provider {
+            Provider::Azupay => AZUPAY_OAUTH2_CLIENT_ID,
+            Provider::Autopay => AUTOPAY_CLIENT_ID,
+            Provider::Payu => PAYU_CLIENT_ID,
+            Provider::Pyng => PYNG_CLIENT_ID,
+            Provider::Afterpay => AFTERPAY_CLIENT_ID,
+        };
+        assert_eq!(sb.tokens_issued(provider, client_id), 0, "{provider}");
+        for content_type in accepted {
+            let reply = send_as(Some(content_type)).await;
+            assert_eq!(reply.status, 200, "{provider}, {content_type}: {reply:?}");
+            assert!(reply.json()["access_token"].is_string());
+        }
+        assert_eq!(
+            sb.tokens_issued(provider, client_id),
+            accepted.len() as u64,
+            "{provider}"
+        );
+    }
 }

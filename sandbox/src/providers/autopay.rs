@@ -1,4 +1,5 @@
-//! Autopay: a JSON token request with `audience`, 401 `access_denied` on bad credentials.
+//! Autopay: a JSON token request with `audience`, 401 `access_denied` on bad credentials, 403
+//! `access_denied` (Auth0's `Service not found: …`) on an unknown audience.
 
 use std::sync::Arc;
 
@@ -74,9 +75,12 @@ async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Byte
         return response;
     }
     if audience != AUTOPAY_AUDIENCE {
-        return bad_request(
-            "invalid_request",
-            &format!("audience must be \"{AUTOPAY_AUDIENCE}\""),
+        // Auth0's answer to an audience that names no API of the tenant (the seed is silent).
+        return oauth::oauth_error(
+            StatusCode::FORBIDDEN,
+            JSON,
+            "access_denied",
+            &format!("Service not found: {audience}"),
         );
     }
     if headers.contains_key(AUTHORIZATION) {

@@ -88,3 +88,19 @@ pub fn assert_oauth_error(reply: &Reply, status: u16, error: &str) {
     assert_eq!(reply.json()["error"], error, "{reply:?}");
     assert!(reply.json()["error_description"].is_string(), "{reply:?}");
 }
+
+/// A token the sandbox never issued, of the same shape as `token`: a JWT with its payload
+/// changed (a later `exp`) under the original signature, or an opaque token with its last
+/// character changed.
+pub fn forge(token: &str) -> String {
+    if let [header, _, signature] = token.split('.').collect::<Vec<_>>()[..] {
+        let mut payload = claims(token);
+        payload["exp"] = Value::from(payload["exp"].as_u64().unwrap() + 86_400);
+        let payload = BASE64_URL_SAFE_NO_PAD.encode(payload.to_string());
+        return format!("{header}.{payload}.{signature}");
+    }
+    let mut forged = token.to_owned();
+    let last = forged.pop().expect("a token is not empty");
+    forged.push(if last == '0' { '1' } else { '0' });
+    forged
+}
