@@ -19,7 +19,8 @@
 //!   holds only a weak reference, so dropping the cache stops it.
 //! - **Failures.** A failed refresh keeps the still-valid token in service and schedules the next
 //!   attempt with exponential backoff and jitter ([`backon`]); a server's `retry_after` is a lower
-//!   bound for that delay. An error that repeats until a person changes something
+//!   bound for that delay, itself capped at [`MAX_RETRY_AFTER`](crate::error::MAX_RETRY_AFTER)
+//!   (one hour). An error that repeats until a person changes something
 //!   ([`Error::is_retryable`] is `false`, e.g. `invalid_client`) waits
 //!   [`CacheConfig::rejected_backoff`] (five minutes by default) instead. While a backoff runs,
 //!   callers that have no valid token get the last error at once instead of a new token request.
@@ -59,6 +60,17 @@ use tracing::Instrument;
 use crate::telemetry::CacheMetrics;
 use crate::{Error, Token};
 
+/// How far ahead "never" is for a delay that does not fit the clock (`Duration::MAX` as a
+/// configured backoff): about 30 years, as tokio's own timers do.
+const FAR_FUTURE: Duration = Duration::from_secs(86_400 * 365 * 30);
+
+/// `now + by` without overflow: a delay the clock cannot represent ends in the far future.
+fn later(now: Instant, by: Duration) -> Instant {
+    now.checked_add(by)
+        .or_else(|| now.checked_add(by.min(FAR_FUTURE)))
+        .unwrap_or(now)
+}
+
 /// The function a [`TokenCache`] calls to get a new token.
 type FetchFn = dyn Fn() -> BoxFuture<'static, Result<Token, Error>> + Send + Sync;
 
@@ -90,15 +102,27 @@ impl Default for RefreshAt {
 }
 
 impl RefreshAt {
-    /// The instant at which a token that is valid until `valid_until` should be refreshed.
+    /// The instant at which a token that is valid until `valid_until` should be refreshed:
+    /// never before `now`, never after `valid_until`.
+    ///
+    /// Total for any value: a lifetime fraction outside `(0, 1]` is clamped to `[0, 1]`, and NaN
+    /// counts as 1 (caches refuse such a configuration: see [`CacheConfig`]).
     pub fn refresh_point(&self, now: Instant, valid_until: Instant) -> Instant {
         let remaining = valid_until.saturating_duration_since(now);
         let after = match *self {
             RefreshAt::BeforeExpiry(margin) => remaining - margin.min(remaining / 2),
-            RefreshAt::LifetimeFraction(fraction) => remaining.mul_f64(fraction.clamp(0.0, 1.0)),
+            RefreshAt::LifetimeFraction(fraction) => {
+                let fraction = if fraction.is_nan() {
+                    1.0
+                } else {
+                    fraction.clamp(0.0, 1.0)
+                };
+                Duration::try_from_secs_f64(remaining.as_secs_f64() * fraction)
+                    .map_or(remaining, |after| after.min(remaining))
+            }
             RefreshAt::Interval(interval) => interval.min(remaining),
         };
-        now + after
+        now.checked_add(after).unwrap_or(valid_until).max(now)
     }
 
     fn validate(&self) -> Result<(), Error> {
@@ -257,10 +281,58 @@ impl Drop for ClearFresh {
     }
 }
 
+/// A fetch as the state records it.
+struct InFlight {
+    flight: Flight,
+    /// Set when the fetch task was dropped before it recorded its result (its runtime shut
+    /// down): nobody can wait for it any more.
+    abandoned: Arc<AtomicBool>,
+}
+
+impl InFlight {
+    /// Whether callers can still join this fetch.
+    fn is_live(&self) -> bool {
+        self.flight.peek().is_none() && !self.abandoned.load(Ordering::Acquire)
+    }
+}
+
+/// Lives in a fetch task until the task has recorded its result. Dropped earlier (the task was
+/// dropped with its runtime), it marks the fetch abandoned and clears `in_flight`, so that the
+/// next caller starts a new fetch and background refreshes are not blocked forever. It takes no
+/// lock: a runtime that is shutting down drops a new task inside `spawn`, while the spawner
+/// holds the state lock.
+struct FetchTask {
+    inner: Arc<Inner>,
+    abandoned: Arc<AtomicBool>,
+    recorded: bool,
+}
+
+impl FetchTask {
+    /// Records the outcome of the fetch (see [`Inner::complete`]) and disarms the guard.
+    fn complete(
+        &mut self,
+        result: Result<Token, Error>,
+        took: Duration,
+    ) -> Result<Arc<Token>, Error> {
+        let outcome = self.inner.complete(result, took);
+        self.recorded = true;
+        outcome
+    }
+}
+
+impl Drop for FetchTask {
+    fn drop(&mut self) {
+        if !self.recorded {
+            self.abandoned.store(true, Ordering::Release);
+            self.inner.in_flight.store(false, Ordering::Release);
+        }
+    }
+}
+
 #[derive(Default)]
 struct State {
     /// The fetch in flight, if any.
-    flight: Option<Flight>,
+    flight: Option<InFlight>,
     /// The backoff of the current run of failures.
     backoff: Option<ExponentialBackoff>,
     /// No new fetch starts before this instant (after a failure).
@@ -364,6 +436,17 @@ impl TokenCache {
         &self.inner.config
     }
 
+    /// Whether both handles are the same cache.
+    #[cfg(test)]
+    pub(crate) fn ptr_eq(&self, other: &TokenCache) -> bool {
+        Arc::ptr_eq(&self.inner, &other.inner)
+    }
+
+    /// A handle that does not keep this cache (nor its refresh timer) alive.
+    pub(crate) fn downgrade(&self) -> WeakTokenCache {
+        WeakTokenCache(Arc::downgrade(&self.inner))
+    }
+
     /// The current token if it is valid now — the hot path: no lock, no waiting.
     ///
     /// When the token has passed its refresh point, this starts a background refresh (at most
@@ -464,6 +547,21 @@ impl TokenCache {
     }
 }
 
+/// A [`TokenCache`] that may have been dropped (see [`TokenCache::downgrade`]).
+pub(crate) struct WeakTokenCache(std::sync::Weak<Inner>);
+
+impl WeakTokenCache {
+    /// The cache, if some handle still holds it.
+    pub(crate) fn upgrade(&self) -> Option<TokenCache> {
+        self.0.upgrade().map(|inner| TokenCache { inner })
+    }
+
+    /// Whether some handle still holds the cache.
+    pub(crate) fn is_alive(&self) -> bool {
+        self.0.strong_count() > 0
+    }
+}
+
 /// What a caller without a valid token does.
 enum Step {
     Wait(Flight),
@@ -486,11 +584,11 @@ impl Inner {
             return Ok(Arc::clone(&entry.token));
         }
         self.metrics.misses.increment(1);
-        if let Some(flight) = &state.flight {
-            // A flight that finished without recording its result (its task was cancelled
-            // when its runtime shut down) is stale: start a new one.
-            if flight.peek().is_none() {
-                return Err(Step::Wait(flight.clone()));
+        if let Some(current) = &state.flight {
+            // A flight that ended without recording its result (its task was dropped when its
+            // runtime shut down) is stale: start a new one.
+            if current.is_live() {
+                return Err(Step::Wait(current.flight.clone()));
             }
             state.flight = None;
         }
@@ -505,7 +603,7 @@ impl Inner {
     /// Starts a background refresh of a still-valid token, unless one runs or a backoff waits.
     fn refresh_in_background(self: &Arc<Self>, now: Instant) {
         let mut state = self.lock();
-        if state.flight.as_ref().is_some_and(|f| f.peek().is_none())
+        if state.flight.as_ref().is_some_and(InFlight::is_live)
             || state.not_before.is_some_and(|nb| now < nb)
         {
             return;
@@ -544,7 +642,12 @@ impl Inner {
             error = tracing::field::Empty,
         );
         let fetch = (self.fetch)();
-        let inner = Arc::clone(self);
+        let abandoned = Arc::new(AtomicBool::new(false));
+        let mut guard = FetchTask {
+            inner: Arc::clone(self),
+            abandoned: Arc::clone(&abandoned),
+            recorded: false,
+        };
         let task = runtime.spawn(
             async move {
                 let started = Instant::now();
@@ -563,7 +666,7 @@ impl Inner {
                         span.record("error", tracing::field::display(error));
                     }
                 }
-                inner.complete(result, started.elapsed())
+                guard.complete(result, started.elapsed())
             }
             .instrument(span),
         );
@@ -577,7 +680,10 @@ impl Inner {
         }
         .boxed()
         .shared();
-        state.flight = Some(flight.clone());
+        state.flight = Some(InFlight {
+            flight: flight.clone(),
+            abandoned,
+        });
         flight
     }
 
@@ -639,7 +745,7 @@ impl Inner {
             Err(error) => {
                 self.metrics.failure(&error);
                 let delay = self.delay_after(&mut state, &error);
-                let retry_at = now + delay;
+                let retry_at = later(now, delay);
                 state.not_before = Some(retry_at);
                 state.last_error = Some(error.clone());
                 // Keep serving a still-valid token; its next refresh attempt waits for the backoff.
@@ -675,6 +781,7 @@ impl Inner {
         } else {
             self.config.rejected_backoff
         };
+        // `retry_after` is capped at MAX_RETRY_AFTER by `Error::retry_after`.
         base.max(error.retry_after().unwrap_or_default())
     }
 }
@@ -717,6 +824,26 @@ mod tests {
         );
         // An expired token is due now.
         assert_eq!(RefreshAt::default().refresh_point(until, now), until);
+        // Total for any value (configurations are validated, the function is public): NaN
+        // counts as 1, fractions are clamped, huge durations do not overflow.
+        for (refresh, due) in [
+            (RefreshAt::LifetimeFraction(f64::NAN), until),
+            (RefreshAt::LifetimeFraction(f64::INFINITY), until),
+            (RefreshAt::LifetimeFraction(f64::NEG_INFINITY), now),
+            (RefreshAt::LifetimeFraction(-1.0), now),
+            (RefreshAt::LifetimeFraction(f64::MIN_POSITIVE), now),
+            (RefreshAt::BeforeExpiry(Duration::MAX), at(now, 50)),
+            (RefreshAt::Interval(Duration::MAX), until),
+        ] {
+            assert_eq!(refresh.refresh_point(now, until), due, "{refresh:?}");
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn later_never_overflows() {
+        let now = Instant::now();
+        assert_eq!(later(now, Duration::from_secs(5)), at(now, 5));
+        assert!(later(now, Duration::MAX) >= now + FAR_FUTURE);
     }
 
     #[test]

@@ -108,6 +108,7 @@ pub(crate) struct Rules {
     pub(crate) grant_type_error: Option<String>,
 }
 
+#[derive(Clone)]
 pub(crate) struct Inner {
     pub(crate) token_url: Url,
     pub(crate) client_id: String,
@@ -121,6 +122,8 @@ pub(crate) struct Inner {
     pub(crate) default_lifetime: Option<Duration>,
     pub(crate) cache_key: CacheKey,
     pub(crate) provider: Option<&'static str>,
+    /// The preset's rules, checked again when the cache key is changed.
+    pub(crate) rules: Rules,
 }
 
 /// One OAuth 2.0 client at one token endpoint (RFC 6749 §4.4).
@@ -200,6 +203,31 @@ impl ClientCredentials {
     /// of it for anything that runs more than once per token lifetime.
     pub async fn request_token(&self, http: &HttpClient) -> Result<Token, Error> {
         crate::request::request_token(self, http).await
+    }
+
+    /// The same client with another cache key: `scopes` replaces the scopes when given,
+    /// `audience` and `resource` replace theirs when given (`Some(None)` removes one). The
+    /// result is checked like [`ClientCredentialsBuilder::build`] checks it, preset rules
+    /// included.
+    pub(crate) fn with_key(
+        &self,
+        scopes: Option<Vec<String>>,
+        audience: Option<Option<String>>,
+        resource: Option<Option<String>>,
+    ) -> Result<ClientCredentials, Error> {
+        let inner = &self.inner;
+        let (scopes, cache_key) = key_parts(
+            &inner.rules,
+            scopes.unwrap_or_else(|| inner.scopes.clone()),
+            audience.unwrap_or_else(|| inner.cache_key.audience.clone()),
+            resource.unwrap_or_else(|| inner.cache_key.resource.clone()),
+        )?;
+        let mut derived = Inner::clone(inner);
+        derived.scopes = scopes;
+        derived.cache_key = cache_key;
+        Ok(ClientCredentials {
+            inner: Arc::new(derived),
+        })
     }
 
     /// The requested scopes joined by spaces, or `None`.
@@ -397,65 +425,8 @@ impl ClientCredentialsBuilder {
                  BasicEncoding::FormUrlEncoded or ClientAuth::Post",
             ));
         }
-        let mut scopes: Vec<String> = Vec::new();
-        for scope in self.scopes {
-            if let Some(bad) = scope.chars().find(|c| !is_scope_char(*c)) {
-                return Err(Error::config(
-                    "scope",
-                    format!(
-                        "{scope:?} contains {bad:?}; a scope is printable ASCII without spaces, \
-                         '\"' or '\\' (RFC 6749 §3.3)"
-                    ),
-                ));
-            }
-            if !scopes.contains(&scope) {
-                scopes.push(scope);
-            }
-        }
-        if self.rules.require_scope && scopes.is_empty() {
-            return Err(Error::config(
-                "scope",
-                preset("the provider requires at least one scope; add one with .scope(..)".into()),
-            ));
-        }
-        if let Some(max) = self.rules.max_scopes
-            && scopes.len() > max
-        {
-            return Err(Error::config(
-                "scope",
-                preset(format!(
-                    "{} scopes requested but the provider accepts at most {max}; request fewer \
-                     scopes per token",
-                    scopes.len()
-                )),
-            ));
-        }
-        if let Some(allowed) = &self.rules.allowed_scopes
-            && !allowed.is_empty()
-            && let Some(bad) = scopes.iter().find(|s| !allowed.contains(s))
-        {
-            return Err(Error::config(
-                "scope",
-                preset(format!(
-                    "{bad:?} is not in the client's allowed scopes ({}); request only allowed \
-                     scopes",
-                    allowed.join(" ")
-                )),
-            ));
-        }
-        if let Some(required) = self.rules.required_audience
-            && self.audience.as_deref() != Some(required)
-        {
-            return Err(Error::config(
-                "audience",
-                preset(format!("must be {required:?}")),
-            ));
-        }
-        for (name, value) in [("audience", &self.audience), ("resource", &self.resource)] {
-            if value.as_deref() == Some("") {
-                return Err(Error::config(name, "is empty; leave it unset instead"));
-            }
-        }
+        let (scopes, cache_key) =
+            key_parts(&self.rules, self.scopes, self.audience, self.resource)?;
         for (name, _) in &self.params {
             if name.is_empty() {
                 return Err(Error::config("param", "a parameter name is empty"));
@@ -496,13 +467,6 @@ impl ClientCredentialsBuilder {
                 "must be longer than zero",
             ));
         }
-        let mut sorted = scopes.clone();
-        sorted.sort();
-        let cache_key = CacheKey {
-            scopes: sorted,
-            audience: self.audience,
-            resource: self.resource,
-        };
         Ok(ClientCredentials {
             inner: Arc::new(Inner {
                 token_url,
@@ -516,9 +480,91 @@ impl ClientCredentialsBuilder {
                 default_lifetime: self.default_lifetime,
                 cache_key,
                 provider,
+                rules: self.rules,
             }),
         })
     }
+}
+
+/// Checks the scopes, audience and resource against RFC 6749 and the preset's rules; the
+/// scopes in the order given (deduplicated) and the cache key.
+fn key_parts(
+    rules: &Rules,
+    requested: Vec<String>,
+    audience: Option<String>,
+    resource: Option<String>,
+) -> Result<(Vec<String>, CacheKey), Error> {
+    let preset = |msg: String| match rules.provider {
+        Some(p) => format!("{msg} (preset {p})"),
+        None => msg,
+    };
+    let mut scopes: Vec<String> = Vec::new();
+    for scope in requested {
+        if let Some(bad) = scope.chars().find(|c| !is_scope_char(*c)) {
+            return Err(Error::config(
+                "scope",
+                format!(
+                    "{scope:?} contains {bad:?}; a scope is printable ASCII without spaces, \
+                     '\"' or '\\' (RFC 6749 §3.3)"
+                ),
+            ));
+        }
+        if !scopes.contains(&scope) {
+            scopes.push(scope);
+        }
+    }
+    if rules.require_scope && scopes.is_empty() {
+        return Err(Error::config(
+            "scope",
+            preset("the provider requires at least one scope; add one with .scope(..)".into()),
+        ));
+    }
+    if let Some(max) = rules.max_scopes
+        && scopes.len() > max
+    {
+        return Err(Error::config(
+            "scope",
+            preset(format!(
+                "{} scopes requested but the provider accepts at most {max}; request fewer \
+                 scopes per token",
+                scopes.len()
+            )),
+        ));
+    }
+    if let Some(allowed) = &rules.allowed_scopes
+        && !allowed.is_empty()
+        && let Some(bad) = scopes.iter().find(|s| !allowed.contains(s))
+    {
+        return Err(Error::config(
+            "scope",
+            preset(format!(
+                "{bad:?} is not in the client's allowed scopes ({}); request only allowed \
+                 scopes",
+                allowed.join(" ")
+            )),
+        ));
+    }
+    if let Some(required) = rules.required_audience
+        && audience.as_deref() != Some(required)
+    {
+        return Err(Error::config(
+            "audience",
+            preset(format!("must be {required:?}")),
+        ));
+    }
+    for (name, value) in [("audience", &audience), ("resource", &resource)] {
+        if value.as_deref() == Some("") {
+            return Err(Error::config(name, "is empty; leave it unset instead"));
+        }
+    }
+    let mut sorted = scopes.clone();
+    sorted.sort();
+    let cache_key = CacheKey {
+        scopes: sorted,
+        audience,
+        resource,
+    };
+    Ok((scopes, cache_key))
 }
 
 /// RFC 6749 §3.3: `scope-token = 1*( %x21 / %x23-5B / %x5D-7E )`.

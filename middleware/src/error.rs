@@ -26,6 +26,15 @@ use std::time::Duration;
 
 use http::StatusCode;
 
+/// The longest wait a server's `retry_after` can impose: one hour.
+///
+/// A token endpoint that asks for more (`Retry-After: 18446744073709551615`, a body
+/// `"retry_after": 1e19`) gets this instead: [`Error::retry_after`] never returns more, and a
+/// [`TokenCache`](crate::cache::TokenCache) tries again after at most this long (or its own,
+/// longer backoff). A misbehaving server can then not silence a client for years, nor make it
+/// overflow a clock.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(3600);
+
 /// A boxed error shared between clones of an [`Error`].
 pub type BoxError = Arc<dyn std::error::Error + Send + Sync + 'static>;
 
@@ -41,7 +50,7 @@ pub enum Error {
     #[error("token endpoint answered HTTP {status}{}{}{}",
         code.as_ref().map(|c| format!(": {c}")).unwrap_or_default(),
         description.as_ref().map(|d| format!(" ({d})")).unwrap_or_default(),
-        retry_after.map(|d| format!("; retry after {}s", d.as_secs())).unwrap_or_default())]
+        retry_after.map(|d| format!("; retry after {}s", d.min(MAX_RETRY_AFTER).as_secs())).unwrap_or_default())]
     TokenEndpoint {
         /// The HTTP status of the error response.
         status: StatusCode,
@@ -50,7 +59,7 @@ pub enum Error {
         /// The `error_description` of the body, or what was wrong with the body.
         description: Option<String>,
         /// How long to wait before asking again: the body's `retry_after` field or the
-        /// `Retry-After` header.
+        /// `Retry-After` header, at most [`MAX_RETRY_AFTER`] when parsed from a response.
         retry_after: Option<Duration>,
     },
 
@@ -103,10 +112,13 @@ pub enum Error {
 }
 
 impl Error {
-    /// How long the server asked us to wait before the next token request, if it said.
+    /// How long the server asked us to wait before the next token request, if it said —
+    /// at most [`MAX_RETRY_AFTER`] (one hour), whatever the server or the field holds.
     pub fn retry_after(&self) -> Option<Duration> {
         match self {
-            Error::TokenEndpoint { retry_after, .. } => *retry_after,
+            Error::TokenEndpoint { retry_after, .. } => {
+                retry_after.map(|wait| wait.min(MAX_RETRY_AFTER))
+            }
             _ => None,
         }
     }
@@ -336,6 +348,19 @@ mod tests {
         assert!(!endpoint(403, None).is_retryable());
         assert!(!Error::config("token_url", "x").is_retryable());
         assert!(!Error::InvalidResponse("x".into()).is_retryable());
+    }
+
+    #[test]
+    fn retry_after_is_capped_at_one_hour() {
+        let err = Error::TokenEndpoint {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            code: None,
+            description: None,
+            retry_after: Some(Duration::MAX),
+        };
+        assert_eq!(err.retry_after(), Some(MAX_RETRY_AFTER));
+        assert_eq!(MAX_RETRY_AFTER, Duration::from_secs(3600));
+        assert!(err.to_string().ends_with("retry after 3600s"), "{err}");
     }
 
     #[test]

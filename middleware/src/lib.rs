@@ -11,6 +11,13 @@
 //!   returns a [`Token`] — or a typed [`Error`] carrying the OAuth error code, HTTP status and
 //!   `retry_after`. Each request is a `tracing` span (`clientcreds.token_request`: endpoint
 //!   host, status, duration, error code) and counted in [`TOKEN_REQUESTS`].
+//! - [`ClientCredentialsSource`] keeps the tokens in a [`TokenCache`] (single flight, refresh
+//!   ahead of expiry, backoff; a server's `retry_after` honoured up to [`MAX_RETRY_AFTER`]),
+//!   one cache per [`CacheKey`]: [`for_scopes`](ClientCredentialsSource::for_scopes),
+//!   [`for_audience`](ClientCredentialsSource::for_audience) and
+//!   [`for_resource`](ClientCredentialsSource::for_resource) derive sources for other keys of
+//!   the same client, and sources for the same key share one cache. [`BearerLayer`] puts the
+//!   tokens of any [`TokenSource`] on the requests of a tower client.
 //! - Secrets and tokens never appear in `Debug`, `Display`, errors or tracing fields.
 //!
 //! ```
@@ -44,7 +51,7 @@ pub use cache::TokenCache;
 pub use credentials::{
     BasicEncoding, CacheKey, ClientAuth, ClientCredentials, ClientCredentialsBuilder,
 };
-pub use error::{Error, OAuthErrorCode};
+pub use error::{Error, MAX_RETRY_AFTER, OAuthErrorCode};
 pub use http::{HttpClient, HttpClientBuilder};
 pub use provider::{Env, Provider};
 pub use request::{TOKEN_REQUEST_DURATION, TOKEN_REQUESTS, basic_authorization};

@@ -14,6 +14,7 @@ use base64::Engine;
 use http::{HeaderMap, StatusCode, header};
 use serde_json::{Map, Value};
 
+use crate::error::MAX_RETRY_AFTER;
 use crate::{Error, OAuthErrorCode, Token};
 
 /// The longest description kept from an error body.
@@ -227,8 +228,7 @@ fn error_from_object(
         .filter(|d| !d.is_empty());
     let retry_after = object
         .get("retry_after")
-        .and_then(seconds)
-        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .and_then(retry_after_field)
         .or_else(|| retry_after_header(headers, now));
     Error::TokenEndpoint {
         status,
@@ -238,17 +238,42 @@ fn error_from_object(
     }
 }
 
-/// `Retry-After`: delay in seconds or an HTTP date (RFC 9110 §10.2.3).
+/// The body's `retry_after` (seconds, a number or a numeric string), at most
+/// [`MAX_RETRY_AFTER`]. Negative or not a number: ignored. Never panics, whatever the value
+/// (`1e19`, `"1e400"`, `"NaN"`, `-5`).
+fn retry_after_field(value: &Value) -> Option<Duration> {
+    let secs = match value {
+        Value::Number(n) => n.as_f64()?,
+        Value::String(s) => s.trim().parse::<f64>().ok()?,
+        _ => return None,
+    };
+    if secs.is_nan() || secs < 0.0 {
+        return None;
+    }
+    // Clamped first, so the conversion cannot fail; +inf becomes the maximum.
+    let secs = secs.min(MAX_RETRY_AFTER.as_secs_f64());
+    Some(Duration::try_from_secs_f64(secs).unwrap_or(MAX_RETRY_AFTER))
+}
+
+/// `Retry-After`: delay in seconds or an HTTP date (RFC 9110 §10.2.3), at most
+/// [`MAX_RETRY_AFTER`] (a number of seconds too large for a `u64` counts as the maximum).
 fn retry_after_header(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let value = headers.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
-    if let Ok(secs) = value.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        let wait = value
+            .parse::<u64>()
+            .map_or(MAX_RETRY_AFTER, Duration::from_secs);
+        return Some(wait.min(MAX_RETRY_AFTER));
     }
     let at = jiff::fmt::rfc2822::DateTimeParser::new()
         .parse_timestamp(value)
         .ok()?;
     let at = SystemTime::from(at);
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    Some(
+        at.duration_since(now)
+            .unwrap_or(Duration::ZERO)
+            .min(MAX_RETRY_AFTER),
+    )
 }
 
 /// "empty response body" or "response body is not JSON (text/html, 157 bytes)". The body
@@ -606,6 +631,80 @@ mod tests {
         assert_eq!(e.retry_after(), Some(Duration::ZERO));
         let e = err(429, &[("retry-after", "later")], "");
         assert_eq!(e.retry_after(), None);
+    }
+
+    #[test]
+    fn huge_negative_and_odd_retry_after_values_never_panic() {
+        // Header: u64::MAX seconds, and more than a u64 holds.
+        for value in ["18446744073709551615", "99999999999999999999999999", "3601"] {
+            let e = err(429, &[("retry-after", value)], "");
+            assert_eq!(e.retry_after(), Some(MAX_RETRY_AFTER), "{value}");
+        }
+        // A date centuries ahead.
+        let e = err(429, &[("retry-after", "Wed, 01 Jan 9000 00:00:00 GMT")], "");
+        assert_eq!(e.retry_after(), Some(MAX_RETRY_AFTER));
+        // Body: huge numbers and strings are clamped; fractions kept; negative, NaN and
+        // non-numbers ignored (then the header, if any, counts).
+        let body = |v: &str| format!(r#"{{"error":"rate_limit_exceeded","retry_after":{v}}}"#);
+        for huge in ["1e19", "1e308", r#""1e19""#, r#""1e400""#, r#""inf""#] {
+            let e = err(429, &[], &body(huge));
+            assert_eq!(e.retry_after(), Some(MAX_RETRY_AFTER), "{huge}");
+            let Error::TokenEndpoint { retry_after, .. } = &e else {
+                panic!("{e:?}")
+            };
+            assert_eq!(
+                *retry_after,
+                Some(MAX_RETRY_AFTER),
+                "the field itself: {huge}"
+            );
+        }
+        let e = err(429, &[], &body("1.5"));
+        assert_eq!(e.retry_after(), Some(Duration::from_millis(1500)));
+        for ignored in [
+            "-5",
+            "-1e19",
+            r#""NaN""#,
+            r#""-inf""#,
+            "null",
+            "[]",
+            r#""soon""#,
+        ] {
+            let e = err(429, &[], &body(ignored));
+            assert_eq!(e.retry_after(), None, "{ignored}");
+            let e = err(429, &[("retry-after", "7")], &body(ignored));
+            assert_eq!(e.retry_after(), Some(Duration::from_secs(7)), "{ignored}");
+        }
+    }
+
+    #[test]
+    fn huge_lifetimes_are_errors_not_panics() {
+        for expires_in in ["1e19", "1e300", "18446744073709551615", r#""1e19""#] {
+            let body = format!(
+                r#"{{"access_token":"a","token_type":"Bearer","expires_in":{expires_in}}}"#
+            );
+            let e = ok(&body, SystemTime::now()).unwrap_err();
+            assert!(
+                matches!(e, Error::InvalidResponse(_) | Error::InvalidToken(_)),
+                "{expires_in}: {e}"
+            );
+        }
+        let token = jwt(r#"{"exp":1e300}"#);
+        let e = ok(
+            &format!(r#"{{"access_token":"{token}","token_type":"Bearer"}}"#),
+            SystemTime::now(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, Error::InvalidResponse(_) | Error::InvalidToken(_)),
+            "{e}"
+        );
+        // created_at far in the past or the future does not panic either.
+        for created_at in ["-1e300", "1e300"] {
+            let body = format!(
+                r#"{{"access_token":"a","token_type":"Bearer","expires_in":60,"created_at":{created_at}}}"#
+            );
+            let _ = ok(&body, SystemTime::now());
+        }
     }
 
     #[test]

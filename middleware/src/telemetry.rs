@@ -3,6 +3,9 @@
 //! The crate records through the [`metrics`] facade: install any recorder (Prometheus exporter,
 //! `metrics-util`'s debugging recorder, …) **before** building token sources — each cache
 //! registers its counters once, when it is created, so the hot path only adds to an atomic.
+//! (The failure counter, one per error kind, is looked up when a failure happens.) The caches
+//! of the sources derived from one [`ClientCredentialsSource`](crate::ClientCredentialsSource)
+//! (one per cache key) share its name, so their counts add up under one `cache` label.
 //!
 //! | name | labels | counts |
 //! |------|--------|--------|

@@ -124,29 +124,98 @@ async fn a_caller_that_gives_up_does_not_cancel_the_request() {
     assert_eq!(calls.load(Ordering::SeqCst), 1);
 }
 
-#[tokio::test(start_paused = true)]
-async fn proactive_refresh_serves_the_old_token_meanwhile() {
+/// A current-thread runtime with paused time, for tests that must run whole inside
+/// `metrics::with_local_recorder` (a failure counter is registered when the failure happens).
+fn paused_runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .start_paused(true)
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn proactive_refresh_serves_the_old_token_meanwhile() {
+    use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+
+    let recorder = DebuggingRecorder::new();
+    let snapshotter = recorder.snapshotter();
+    metrics::with_local_recorder(&recorder, || {
+        paused_runtime().block_on(proactive_refresh_then_a_failure());
+    });
+
+    let snapshot = snapshotter.snapshot().into_vec();
+    let mut counters = std::collections::HashMap::new();
+    for (key, _, _, value) in &snapshot {
+        let key = key.key();
+        // No label ever holds a token (they are all "secret-token-N" here).
+        for label in key.labels() {
+            assert!(
+                !label.value().contains("secret-token"),
+                "a token in a metrics label: {key:?}"
+            );
+        }
+        let mut labels: Vec<String> = key
+            .labels()
+            .map(|l| format!("{}={}", l.key(), l.value()))
+            .collect();
+        labels.sort();
+        if let DebugValue::Counter(n) = value {
+            counters.insert(format!("{}{{{}}}", key.name(), labels.join(",")), *n);
+        }
+    }
+    let counter = |name: &str| counters.get(name).copied().unwrap_or_default();
+    assert_eq!(
+        counter("clientcreds_token_fetches_total{cache=refresh-test}"),
+        3,
+        "{counters:#?}"
+    );
+    assert_eq!(
+        counter("clientcreds_token_refreshes_total{cache=refresh-test}"),
+        1
+    );
+    assert!(counter("clientcreds_cache_hits_total{cache=refresh-test}") >= 200);
+    assert_eq!(
+        counter("clientcreds_token_invalidations_total{cache=refresh-test}"),
+        1
+    );
+    // The failed fetch, counted once under its cache and its error kind, nothing else.
+    assert_eq!(
+        counter(&format!(
+            "{}{{cache=refresh-test,kind=temporarily_unavailable}}",
+            clientcreds::telemetry::TOKEN_FAILURES
+        )),
+        1,
+        "{counters:#?}"
+    );
+    let failures: Vec<&String> = counters
+        .keys()
+        .filter(|k| k.starts_with(clientcreds::telemetry::TOKEN_FAILURES))
+        .collect();
+    assert_eq!(failures.len(), 1, "{failures:?}");
+}
+
+async fn proactive_refresh_then_a_failure() {
     let gate = Arc::new(Semaphore::new(0));
     let fetch_gate = Arc::clone(&gate);
-    let recorder = metrics_util::debugging::DebuggingRecorder::new();
-    let snapshotter = recorder.snapshotter();
-    let (cache, calls) = metrics::with_local_recorder(&recorder, || {
-        counting(
-            CacheConfig::default()
-                .refresh_at(RefreshAt::BeforeExpiry(Duration::from_secs(30)))
-                .name("refresh-test"),
-            Arc::new(move |n| {
-                let gate = Arc::clone(&fetch_gate);
-                async move {
-                    if n > 1 {
-                        let _permit = gate.acquire().await.unwrap();
-                    }
-                    token(n, 100)
+    let (cache, calls) = counting(
+        CacheConfig::default()
+            .refresh_at(RefreshAt::BeforeExpiry(Duration::from_secs(30)))
+            .name("refresh-test"),
+        Arc::new(move |n| {
+            let gate = Arc::clone(&fetch_gate);
+            async move {
+                if n == 3 {
+                    return Err(server_error());
                 }
-                .boxed()
-            }),
-        )
-    });
+                if n > 1 {
+                    let _permit = gate.acquire().await.unwrap();
+                }
+                token(n, 100)
+            }
+            .boxed()
+        }),
+    );
     assert_eq!(
         value(&cache.token().await.unwrap()),
         "Bearer secret-token-1"
@@ -179,22 +248,14 @@ async fn proactive_refresh_serves_the_old_token_meanwhile() {
 
     gate.add_permits(1);
     settle().await;
-    assert_eq!(value(&cache.cached().unwrap()), "Bearer secret-token-2");
+    let second = cache.cached().unwrap();
+    assert_eq!(value(&second), "Bearer secret-token-2");
 
-    let counters: std::collections::HashMap<String, u64> = snapshotter
-        .snapshot()
-        .into_vec()
-        .into_iter()
-        .filter_map(|(key, _, _, value)| match value {
-            metrics_util::debugging::DebugValue::Counter(c) => {
-                Some((key.key().name().to_owned(), c))
-            }
-            _ => None,
-        })
-        .collect();
-    assert_eq!(counters["clientcreds_token_fetches_total"], 2);
-    assert_eq!(counters["clientcreds_token_refreshes_total"], 1);
-    assert!(counters["clientcreds_cache_hits_total"] >= 200);
+    // The server refuses the new token; the next token request fails.
+    assert!(cache.invalidate(&second));
+    let error = cache.token().await.unwrap_err();
+    assert_eq!(error.kind(), "temporarily_unavailable");
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
 }
 
 #[tokio::test(start_paused = true)]
@@ -421,4 +482,212 @@ async fn a_panicking_fetch_is_an_error_not_a_stuck_cache() {
         "Bearer secret-token-2"
     );
     assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_absurd_retry_after_is_clamped_and_honoured() {
+    let (cache, calls) = counting(
+        CacheConfig::default(),
+        Arc::new(|n| {
+            async move {
+                if n == 1 {
+                    Err(Error::TokenEndpoint {
+                        status: http::StatusCode::TOO_MANY_REQUESTS,
+                        code: Some(OAuthErrorCode::RateLimitExceeded),
+                        description: None,
+                        retry_after: Some(Duration::MAX),
+                    })
+                } else {
+                    token(n, 3600)
+                }
+            }
+            .boxed()
+        }),
+    );
+    // No panic in the fetch task (that would surface as an internal error): the typed error,
+    // with the wait capped at an hour.
+    let err = cache.token().await.unwrap_err();
+    assert_eq!(err.oauth_code(), Some(&OAuthErrorCode::RateLimitExceeded));
+    assert_eq!(err.retry_after(), Some(clientcreds::MAX_RETRY_AFTER));
+    advance(clientcreds::MAX_RETRY_AFTER - Duration::from_secs(1)).await;
+    let again = cache.token().await.unwrap_err();
+    assert_eq!(again.oauth_code(), Some(&OAuthErrorCode::RateLimitExceeded));
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "nothing before the hour is up"
+    );
+    advance(Duration::from_secs(2)).await;
+    assert_eq!(
+        value(&cache.token().await.unwrap()),
+        "Bearer secret-token-2"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_huge_configured_backoff_does_not_overflow_the_clock() {
+    fn invalid_client() -> Error {
+        Error::TokenEndpoint {
+            status: http::StatusCode::UNAUTHORIZED,
+            code: Some(OAuthErrorCode::InvalidClient),
+            description: None,
+            retry_after: None,
+        }
+    }
+    // A rejected client, with a rejected backoff and an invalidation cooldown of "forever".
+    let (cache, calls) = counting(
+        CacheConfig::default()
+            .rejected_backoff(Duration::MAX)
+            .invalidate_cooldown(Duration::MAX),
+        Arc::new(|n| {
+            async move {
+                if n == 1 {
+                    token(n, 100)
+                } else {
+                    Err(invalid_client())
+                }
+            }
+            .boxed()
+        }),
+    );
+    let first = cache.token().await.unwrap();
+    assert!(cache.invalidate(&first));
+    assert!(!cache.invalidate(&first), "within the cooldown");
+    // A panic in the fetch task would surface as an internal error.
+    let err = cache.token().await.unwrap_err();
+    assert_eq!(
+        err.oauth_code(),
+        Some(&OAuthErrorCode::InvalidClient),
+        "{err}"
+    );
+    advance(Duration::from_secs(86_400)).await;
+    let err = cache.token().await.unwrap_err();
+    assert_eq!(
+        err.oauth_code(),
+        Some(&OAuthErrorCode::InvalidClient),
+        "{err}"
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+
+    // A failed refresh of a valid token with a retry backoff of Duration::MAX: the token is
+    // served until it expires, then the last error; no second attempt.
+    let (cache, calls) = counting(
+        CacheConfig::default().backoff(Duration::MAX, Duration::MAX),
+        Arc::new(|n| {
+            async move {
+                if n == 1 {
+                    token(n, 100)
+                } else {
+                    Err(server_error())
+                }
+            }
+            .boxed()
+        }),
+    );
+    cache.token().await.unwrap();
+    advance(Duration::from_secs(51)).await;
+    assert_eq!(value(&cache.cached().unwrap()), "Bearer secret-token-1");
+    settle().await;
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert_eq!(value(&cache.cached().unwrap()), "Bearer secret-token-1");
+    advance(Duration::from_secs(50)).await;
+    assert!(cache.cached().is_none());
+    let err = cache.token().await.unwrap_err();
+    assert_eq!(err.kind(), "temporarily_unavailable", "{err}");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn a_token_cached_in_a_runtime_that_shut_down_is_not_served_after_expiry() {
+    let (cache, calls) = counting(
+        CacheConfig::default(),
+        Arc::new(|n| async move { token(n, 100) }.boxed()),
+    );
+    let first = paused_runtime();
+    first.block_on(async {
+        cache.token().await.unwrap();
+        assert!(cache.cached().is_some());
+    });
+    // Drops the timer task that would end the token's clock-free window.
+    drop(first);
+
+    let second = paused_runtime();
+    second.block_on(async {
+        tokio::time::advance(Duration::from_secs(200)).await;
+        assert!(cache.cached().is_none(), "an expired token was served");
+        assert!(cache.cached_authorization().is_none());
+        assert_eq!(
+            value(&cache.token().await.unwrap()),
+            "Bearer secret-token-2"
+        );
+    });
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn a_fetch_dropped_with_its_runtime_does_not_fail_or_block_the_next_caller() {
+    let (cache, calls) = counting(
+        CacheConfig::default(),
+        Arc::new(|n| {
+            async move {
+                if n == 1 {
+                    std::future::pending::<()>().await;
+                }
+                token(n, 3600)
+            }
+            .boxed()
+        }),
+    );
+    let first = paused_runtime();
+    first.block_on(async {
+        let gave_up = tokio::time::timeout(Duration::from_secs(1), cache.token()).await;
+        assert!(gave_up.is_err());
+    });
+    // The fetch task never finished; now it is gone.
+    drop(first);
+
+    let second = paused_runtime();
+    second.block_on(async {
+        assert_eq!(
+            value(&cache.token().await.unwrap()),
+            "Bearer secret-token-2",
+            "the first caller after the shutdown gets a token, not the dead fetch's error"
+        );
+    });
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+}
+
+#[test]
+fn a_refresh_dropped_with_its_runtime_does_not_stop_later_refreshes() {
+    let (cache, calls) = counting(
+        CacheConfig::default().refresh_at(RefreshAt::LifetimeFraction(0.5)),
+        Arc::new(|n| {
+            async move {
+                if n == 2 {
+                    std::future::pending::<()>().await;
+                }
+                token(n, 100)
+            }
+            .boxed()
+        }),
+    );
+    let first = paused_runtime();
+    first.block_on(async {
+        cache.token().await.unwrap();
+        // The timer starts the refresh at 50 s; it hangs.
+        advance(Duration::from_secs(60)).await;
+        assert_eq!(calls.load(Ordering::SeqCst), 2);
+    });
+    drop(first);
+
+    let second = paused_runtime();
+    second.block_on(async {
+        // Past the refresh point, the first token still valid: a read starts a new refresh.
+        advance(Duration::from_secs(60)).await;
+        assert_eq!(value(&cache.cached().unwrap()), "Bearer secret-token-1");
+        settle().await;
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+        assert_eq!(value(&cache.cached().unwrap()), "Bearer secret-token-3");
+    });
 }

@@ -5,10 +5,11 @@
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
 use clientcreds::bearer::{Bearer, BearerLayer, ReplayOnce};
-use clientcreds::source::ClientCredentialsSource;
+use clientcreds::source::{ClientCredentialsSource, TokenSource};
 use clientcreds::{ClientAuth, ClientCredentials, HttpClient};
 use clientcreds_sandbox::{Provider, ProviderEndpoints, Sandbox, SandboxConfig};
 use http::header::AUTHORIZATION;
@@ -109,7 +110,7 @@ async fn a_revoked_token_is_invalidated_and_the_call_replayed_once() {
 
 #[tokio::test]
 async fn payu_rate_limit_retry_after_is_honoured_through_the_layer() {
-    let config = SandboxConfig::default().payu_rate_limit(1, std::time::Duration::from_secs(60));
+    let config = SandboxConfig::default().payu_rate_limit(1, Duration::from_secs(60));
     let sandbox = Sandbox::start(config).await.unwrap();
     let payu = sandbox.payu();
     let credentials = ClientCredentials::builder(
@@ -152,10 +153,7 @@ async fn payu_rate_limit_retry_after_is_honoured_through_the_layer() {
         Some(&clientcreds::OAuthErrorCode::RateLimitExceeded)
     );
     let retry_after = token_error.retry_after().expect("PayU's retry_after");
-    assert!(
-        retry_after >= std::time::Duration::from_secs(1),
-        "{retry_after:?}"
-    );
+    assert!(retry_after >= Duration::from_secs(1), "{retry_after:?}");
     assert_eq!(token_requests(), 2);
 
     // Within retry_after, callers get the error at once: nothing more on the wire.
@@ -165,4 +163,78 @@ async fn payu_rate_limit_retry_after_is_honoured_through_the_layer() {
     }
     assert_eq!(token_requests(), 2);
     assert!(source.cache().last_error().is_some());
+}
+
+/// One absurd `Retry-After` answer through a fresh source: the typed error with the wait capped
+/// at an hour, nothing more on the wire within that hour (paused clock), a token after it.
+async fn absurd_retry_after(
+    sandbox: &Sandbox,
+    fault: clientcreds_sandbox::Fault,
+) -> clientcreds::Error {
+    let afterpay = sandbox.afterpay();
+    let token_requests = || sandbox.requests_for(Provider::Afterpay).len();
+    sandbox.clear_requests();
+    sandbox.fail_next(Provider::Afterpay, 1, fault);
+    let source = afterpay_source(&afterpay);
+    let error = source.token().await.unwrap_err();
+    assert_eq!(
+        error.status(),
+        Some(StatusCode::TOO_MANY_REQUESTS),
+        "{error}"
+    );
+    assert_eq!(
+        error.retry_after(),
+        Some(clientcreds::MAX_RETRY_AFTER),
+        "{error}"
+    );
+    assert_eq!(token_requests(), 1);
+
+    // Only the cache runs now (no I/O): pause the clock and move it close to the hour.
+    tokio::time::pause();
+    for _ in 0..59 {
+        tokio::time::advance(Duration::from_secs(60)).await;
+        let again = source.token().await.unwrap_err();
+        assert_eq!(again.retry_after(), Some(clientcreds::MAX_RETRY_AFTER));
+        assert!(source.cached().is_none());
+    }
+    tokio::time::advance(Duration::from_secs(59)).await;
+    assert!(source.token().await.is_err());
+    assert_eq!(
+        token_requests(),
+        1,
+        "no token request before the clamped time"
+    );
+    tokio::time::advance(Duration::from_secs(2)).await;
+    tokio::time::resume();
+    source.token().await.unwrap();
+    assert_eq!(token_requests(), 2);
+    error
+}
+
+#[tokio::test]
+async fn an_absurd_retry_after_header_or_body_is_clamped_through_the_cache() {
+    use clientcreds_sandbox::Fault;
+    use http::{HeaderName, HeaderValue};
+
+    let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
+    absurd_retry_after(
+        &sandbox,
+        Fault::status(StatusCode::TOO_MANY_REQUESTS).with_header(
+            HeaderName::from_static("retry-after"),
+            HeaderValue::from_static("18446744073709551615"),
+        ),
+    )
+    .await;
+    let error = absurd_retry_after(
+        &sandbox,
+        Fault::json(
+            StatusCode::TOO_MANY_REQUESTS,
+            r#"{"error":"rate_limit_exceeded","error_description":"slow down","retry_after":1e19}"#,
+        ),
+    )
+    .await;
+    assert_eq!(
+        error.oauth_code(),
+        Some(&clientcreds::OAuthErrorCode::RateLimitExceeded)
+    );
 }

@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use clientcreds::source::{ClientCredentialsSource, TokenSource};
 use clientcreds::{
     AzupayConnectionDetails, ClientCredentials, Env, Error, HttpClient, OAuthErrorCode, Provider,
     Token,
@@ -507,7 +508,7 @@ fn token_requests_are_counted_by_result() {
 
     let recorder = DebuggingRecorder::new();
     let snapshotter = recorder.snapshotter();
-    metrics::with_local_recorder(&recorder, || {
+    let access_token = metrics::with_local_recorder(&recorder, || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -527,7 +528,7 @@ fn token_requests_are_counted_by_result() {
             let bad = Provider::afterpay(
                 sb.base_url(),
                 &afterpay.client_id,
-                SecretString::from("nope"),
+                SecretString::from("wrong-secret-value"),
             )
             .token_url(&afterpay.token_url)
             .build()
@@ -535,11 +536,48 @@ fn token_requests_are_counted_by_result() {
             good.request_token(&http).await.unwrap();
             good.request_token(&http).await.unwrap();
             bad.request_token(&http).await.unwrap_err();
-        });
+            // Through caches: a failed fetch is counted by cache and error kind.
+            let source = ClientCredentialsSource::new(bad, http.clone());
+            let error = source.token().await.unwrap_err();
+            assert_eq!(error.oauth_code(), Some(&OAuthErrorCode::InvalidClient));
+            let source = ClientCredentialsSource::new(good, http);
+            source
+                .token()
+                .await
+                .unwrap()
+                .secret()
+                .expose_secret()
+                .to_owned()
+        })
     });
     let mut counts = std::collections::HashMap::new();
+    let mut failures = std::collections::HashMap::new();
     for (key, _, _, value) in snapshotter.snapshot().into_vec() {
         let key = key.key();
+        // No label of any metric holds a secret or a token.
+        for label in key.labels() {
+            for secret in [
+                "wrong-secret-value",
+                sandbox::AFTERPAY_CLIENT_SECRET,
+                access_token.as_str(),
+            ] {
+                assert!(
+                    !label.value().contains(secret),
+                    "a secret in a label: {key:?}"
+                );
+            }
+        }
+        if key.name() == clientcreds::telemetry::TOKEN_FAILURES {
+            let mut labels: Vec<String> = key
+                .labels()
+                .map(|l| format!("{}={}", l.key(), l.value()))
+                .collect();
+            labels.sort();
+            if let DebugValue::Counter(n) = value {
+                failures.insert(labels.join(","), n);
+            }
+            continue;
+        }
         if key.name() != clientcreds::TOKEN_REQUESTS {
             continue;
         }
@@ -552,8 +590,14 @@ fn token_requests_are_counted_by_result() {
             counts.insert(result, n);
         }
     }
-    assert_eq!(counts.get("success"), Some(&2), "{counts:?}");
-    assert_eq!(counts.get("invalid_client"), Some(&1), "{counts:?}");
+    assert_eq!(counts.get("success"), Some(&3), "{counts:?}");
+    assert_eq!(counts.get("invalid_client"), Some(&2), "{counts:?}");
+    // The cache is named after the token endpoint's host.
+    assert_eq!(
+        failures,
+        std::collections::HashMap::from([("cache=127.0.0.1,kind=invalid_client".to_owned(), 1)]),
+        "one failed fetch, labelled with the cache and the error kind"
+    );
 }
 
 #[tokio::test]
