@@ -7,13 +7,17 @@
 //! 3. after a restart with the mark and no stored secret, asks the details endpoint: not enabled
 //!    → enabling is safe; enabled → `CredentialsLost`, and a person must contact Azupay.
 //!
+//! It asks the details endpoint before the *first* enable call too (one extra `GET`): a client
+//! that was enabled elsewhere — by hand, by another OAuthClient, or before its credentials
+//! Secret was deleted — is reported as `CredentialsLost` instead of being enabled a second time.
+//!
 //! [`next_step`] is the pure decision; the controller performs it.
 //!
 //! ```
 //! use clientcreds_operator::azupay::{next_step, EnableStep};
 //!
-//! // nothing stored, no mark: mark first, then enable
-//! assert_eq!(next_step(None, false), EnableStep::MarkPendingThenEnable);
+//! // nothing stored, no mark: mark first, then ask the details endpoint, then enable
+//! assert_eq!(next_step(None, false), EnableStep::MarkPending);
 //! ```
 
 use bytes::Bytes;
@@ -263,8 +267,9 @@ pub fn is_pending(secret: &Secret) -> bool {
 pub enum EnableStep {
     /// The secret is stored: use it, never enable.
     UseStored,
-    /// No secret and no mark: write the pending mark, then call enable once.
-    MarkPendingThenEnable,
+    /// No secret and no mark: write the pending mark, then ask the details endpoint and call
+    /// enable once only if OAuth 2.0 is not enabled yet.
+    MarkPending,
     /// A mark but no secret (an earlier attempt did not finish, or this process already called
     /// enable): ask the details endpoint before anything else.
     CheckDetails,
@@ -277,7 +282,7 @@ pub fn next_step(credentials: Option<&Secret>, called_enable_in_this_process: bo
         Some(s) if stored_credentials(s).is_some() => EnableStep::UseStored,
         Some(s) if is_pending(s) => EnableStep::CheckDetails,
         _ if called_enable_in_this_process => EnableStep::CheckDetails,
-        _ => EnableStep::MarkPendingThenEnable,
+        _ => EnableStep::MarkPending,
     }
 }
 
@@ -334,7 +339,7 @@ mod tests {
 
     #[test]
     fn enable_once_decisions() {
-        assert_eq!(next_step(None, false), EnableStep::MarkPendingThenEnable);
+        assert_eq!(next_step(None, false), EnableStep::MarkPending);
         assert_eq!(next_step(None, true), EnableStep::CheckDetails);
         let pending = secret(&[], Some("pending"));
         assert_eq!(next_step(Some(&pending), false), EnableStep::CheckDetails);
@@ -348,10 +353,7 @@ mod tests {
         assert_eq!(next_step(Some(&admin), false), EnableStep::UseStored);
         // an existing Secret without a secret and without the mark: mark, then enable
         let empty = secret(&[("client_id", "c")], None);
-        assert_eq!(
-            next_step(Some(&empty), false),
-            EnableStep::MarkPendingThenEnable
-        );
+        assert_eq!(next_step(Some(&empty), false), EnableStep::MarkPending);
     }
 
     #[test]

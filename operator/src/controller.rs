@@ -339,32 +339,8 @@ async fn deref_azupay(
                 details,
             }))
         }
-        EnableStep::CheckDetails => match ctx
-            .azupay
-            .details(&az.endpoint, &az.client_id, &api_key)
-            .await
-        {
-            Ok(d) => match azupay::after_details(d.as_ref()) {
-                AfterDetails::Enable => enable(oac, ctx, secrets, &api_key, &uid).await,
-                AfterDetails::CredentialsLost => {
-                    let msg = azupay::credentials_lost_message(&az.client_id, &store.secret_name);
-                    ctx.event(
-                        oac,
-                        EventType::Warning,
-                        "CredentialsLost",
-                        "CheckEnabled",
-                        msg.clone(),
-                    )
-                    .await;
-                    Ok(Deref::NotReady(CredentialsState::Lost(msg), None))
-                }
-            },
-            Err(e) => Ok(Deref::NotReady(
-                failed(e.reason(), e.to_string()),
-                azupay_retry(&e),
-            )),
-        },
-        EnableStep::MarkPendingThenEnable => {
+        EnableStep::CheckDetails => details_then_enable(oac, ctx, secrets, &api_key, &uid).await,
+        EnableStep::MarkPending => {
             let mark = build::credentials_pending_secret(oac, store);
             if let Err(e) = secrets
                 .patch(
@@ -392,8 +368,73 @@ async fn deref_azupay(
                     Some(Duration::from_secs(30)),
                 ));
             }
-            enable(oac, ctx, secrets, &api_key, &uid).await
+            note_credentials(ctx, oac, CredentialsState::EnablePending).await;
+            details_then_enable(oac, ctx, secrets, &api_key, &uid).await
         }
+    }
+}
+
+/// Asks Azupay's details endpoint, then enables only when OAuth 2.0 is not enabled yet. Run
+/// before every enable call, the first one included: a client enabled elsewhere (by hand, by
+/// another OAuthClient, or before its credentials Secret was deleted) is never enabled again.
+async fn details_then_enable(
+    oac: &OAuthClient,
+    ctx: &Context,
+    secrets: &Api<Secret>,
+    api_key: &SecretString,
+    uid: &str,
+) -> Result<Deref, Error> {
+    let (Some(az), Some(store)) = (&oac.spec.azupay, &oac.spec.credentials) else {
+        return Ok(Deref::NotReady(
+            failed("InvalidSpec", "spec.azupay is required"),
+            None,
+        ));
+    };
+    match ctx
+        .azupay
+        .details(&az.endpoint, &az.client_id, api_key)
+        .await
+    {
+        Ok(d) => match azupay::after_details(d.as_ref()) {
+            AfterDetails::Enable => enable(oac, ctx, secrets, api_key, uid).await,
+            AfterDetails::CredentialsLost => {
+                let msg = azupay::credentials_lost_message(&az.client_id, &store.secret_name);
+                ctx.event(
+                    oac,
+                    EventType::Warning,
+                    "CredentialsLost",
+                    "CheckEnabled",
+                    msg.clone(),
+                )
+                .await;
+                Ok(Deref::NotReady(CredentialsState::Lost(msg), None))
+            }
+        },
+        Err(e) => Ok(Deref::NotReady(
+            failed(e.reason(), e.to_string()),
+            azupay_retry(&e),
+        )),
+    }
+}
+
+/// Shows a credentials state in the status while the enable flow is under way (before the call,
+/// and while the returned secret waits to be written). Best effort: a failure is logged, and the
+/// reconcile's own status write follows.
+async fn note_credentials(ctx: &Context, oac: &OAuthClient, state: CredentialsState) {
+    let prev = oac.status.as_ref();
+    let input = StatusInput {
+        generation: oac.metadata.generation,
+        credentials: Some(state),
+        oauth2_client_id: prev.and_then(|s| s.oauth2_client_id.clone()),
+        token_url: prev.and_then(|s| s.token_url.clone()),
+        allowed_scopes: prev.and_then(|s| s.allowed_scopes.clone()),
+        ttl_seconds: prev.and_then(|s| s.ttl_seconds),
+        last_refresh_request: prev.and_then(|s| s.last_refresh_request.clone()),
+        ..StatusInput::default()
+    };
+    let status = build::build_status(prev, input, Timestamp::now());
+    if let Err(e) = apply_status(ctx, oac, status).await {
+        warn!(oauthclient = %oac.name_any(), error = %e, "could not show the enable progress in the status");
     }
 }
 
@@ -500,6 +541,21 @@ async fn enable(
             Err(e) => {
                 warn!(oauthclient = %oac.name_any(), attempt, error = %kube_message(&e), "storing the Azupay client secret failed; retrying (held in memory only)");
                 if attempt == 1 {
+                    note_credentials(
+                        ctx,
+                        oac,
+                        CredentialsState::Failed {
+                            reason: "CredentialsWriteFailed".into(),
+                            message: format!(
+                                "OAuth 2.0 is enabled at Azupay but writing Secret {} failed: {}; \
+                                 retrying with the secret held in memory only: fix the cause and \
+                                 do not restart the operator until CredentialsStored is True",
+                                store.secret_name,
+                                kube_message(&e)
+                            ),
+                        },
+                    )
+                    .await;
                     ctx.event(
                         oac,
                         EventType::Warning,
@@ -941,6 +997,8 @@ async fn remove_stale_token_secrets(
                 .delete(&name, &DeleteParams::default())
                 .await
                 .map_err(kube_err(format!("deleting token Secret {name}")))?;
+            ctx.metrics
+                .forget_expiry(&oac.namespace().unwrap_or_default(), &name);
             ctx.event(
                 oac,
                 EventType::Normal,

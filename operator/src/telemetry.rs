@@ -3,8 +3,12 @@
 //! ```
 //! let metrics = clientcreds_operator::telemetry::Metrics::default();
 //! metrics.refresh("payu", "success");
+//! metrics.expiry("payments", "token-balance", 1_800_000_000);
 //! let text = metrics.encode();
 //! assert!(text.contains("clientcreds_operator_token_refreshes_total"));
+//! assert!(text.contains(r#"secret="token-balance""#));
+//! metrics.forget_expiry("payments", "token-balance");
+//! assert!(!metrics.encode().contains(r#"secret="token-balance""#));
 //! ```
 
 use std::sync::Mutex;
@@ -102,6 +106,13 @@ impl Metrics {
                 ("secret".into(), secret.into()),
             ])
             .set(unix_seconds);
+    }
+    /// Drops the expiry series of `namespace/secret` (the token Secret is gone).
+    pub fn forget_expiry(&self, namespace: &str, secret: &str) {
+        self.expiry.remove(&vec![
+            ("namespace".into(), namespace.into()),
+            ("secret".into(), secret.into()),
+        ]);
     }
     /// Records a reconcile's duration.
     pub fn reconcile_duration(&self, seconds: f64) {

@@ -78,6 +78,10 @@ done
 
 log "compiling (go build, CGO_ENABLED=0, -trimpath); this is the long part"
 # A go.etcd.io/etcd/server/v3 main package is named after the module: its binary comes out as 'server'.
+# A heartbeat on stderr while it compiles, so a long quiet build is visibly alive.
+( while sleep 60; do log "still compiling ($(( ($(date +%s) - start) / 60 )) min so far)"; done ) &
+heartbeat=$!
+trap 'kill "$heartbeat" 2>/dev/null || true' EXIT
 CGO_ENABLED=0 nice -n 10 go build -mod=readonly -trimpath -ldflags="$ldflags" -o "$staging/" \
     go.etcd.io/etcd/server/v3 \
     k8s.io/kubernetes/cmd/kube-apiserver \
@@ -85,6 +89,7 @@ CGO_ENABLED=0 nice -n 10 go build -mod=readonly -trimpath -ldflags="$ldflags" -o
     k8s.io/kubernetes/cmd/kubectl \
     helm.sh/helm/v3/cmd/helm \
     || die "'go build' failed in $here (output above); nothing was installed into $bin"
+kill "$heartbeat" 2>/dev/null || true
 mv "$staging/server" "$staging/etcd"
 
 for b in "${binaries[@]}"; do

@@ -29,12 +29,12 @@ fn module_version(module: &str) -> &'static str {
         .unwrap_or("unknown")
 }
 
-/// The Kubernetes release the binaries are built from, e.g. `v1.36.3`.
+/// The Kubernetes release the binaries are built from, e.g. `v1.37.2`.
 pub fn kubernetes_version() -> &'static str {
     module_version("k8s.io/kubernetes")
 }
 
-/// The etcd release the binaries are built from, e.g. `v3.6.8`.
+/// The etcd release the binaries are built from, e.g. `v3.7.0`.
 pub fn etcd_version() -> &'static str {
     module_version("go.etcd.io/etcd/server/v3")
 }

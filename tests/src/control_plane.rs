@@ -670,10 +670,18 @@ fn setpriv() -> Option<&'static Path> {
     static SETPRIV: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
     SETPRIV
         .get_or_init(|| {
-            ["/usr/bin/setpriv", "/bin/setpriv", "/usr/sbin/setpriv"]
+            let found = ["/usr/bin/setpriv", "/bin/setpriv", "/usr/sbin/setpriv"]
                 .iter()
                 .map(PathBuf::from)
-                .find(|p| p.is_file())
+                .find(|p| p.is_file());
+            if found.is_none() {
+                eprintln!(
+                    "clientcreds-e2e: warning: setpriv (util-linux) not found; the control plane's \
+                     servers are still stopped on drop, but a test process killed with SIGKILL \
+                     would leave them running (install util-linux to get --pdeathsig)"
+                );
+            }
+            found
         })
         .as_deref()
 }

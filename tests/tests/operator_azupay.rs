@@ -165,6 +165,21 @@ async fn the_secret_survives_a_failed_first_write() {
     let note = env.wait_event("CredentialsWriteFailed").await;
     assert!(!note.contains(AZUPAY_OAUTH2_CLIENT_SECRET));
     assert_eq!(env.sandbox.enable_calls(&az.client_id), 1);
+    // … the status says so while the secret waits in memory …
+    clientcreds_e2e::eventually("CredentialsWriteFailed in status", EVENTUALLY, || {
+        let api = env.oacs();
+        async move {
+            let o = api.get("payments").await.ok()?;
+            o.status.as_ref()?.conditions.iter().find(|c| {
+                c.type_ == "CredentialsStored"
+                    && c.status == "False"
+                    && c.reason == "CredentialsWriteFailed"
+                    && c.message.contains("do not restart the operator")
+            })?;
+            Some(())
+        }
+    })
+    .await;
     let creds = env
         .secrets()
         .get("azupay-oauth2-credentials")
@@ -305,4 +320,68 @@ async fn a_pending_mark_without_an_enabled_client_enables_safely() {
         .unwrap();
     assert!(first_get < first_post);
     op.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_enabled_elsewhere_is_never_enabled_again() {
+    // OAuth 2.0 was enabled for this Azupay client before the operator saw it (by hand, by
+    // another OAuthClient, or before its credentials Secret was deleted): no mark, no Secret.
+    let config = SandboxConfig::default().azupay_client(
+        clientcreds_sandbox::AzupayClient::new(
+            clientcreds_sandbox::AZUPAY_CLIENT_ID,
+            clientcreds_sandbox::AZUPAY_API_KEY,
+        )
+        .enabled(true),
+    );
+    let env = setup(config).await;
+    let az = env.sandbox.azupay();
+    assert!(env.sandbox.azupay_enabled(&az.client_id));
+    env.create_azupay(
+        "payments",
+        json!([{"secretName": "token-balance", "scopes": ["RestAPI/GET:balance"]}]),
+    )
+    .await;
+    let op = env.start_operator(None);
+
+    let note = env.wait_event("CredentialsLost").await;
+    assert!(note.contains("Contact Azupay"), "{note}");
+    let oac = clientcreds_e2e::eventually("CredentialsLost in status", EVENTUALLY, || {
+        let api = env.oacs();
+        async move {
+            let o = api.get("payments").await.ok()?;
+            o.status
+                .as_ref()?
+                .conditions
+                .iter()
+                .any(|c| c.type_ == "CredentialsStored" && c.reason == "CredentialsLost")
+                .then_some(o)
+        }
+    })
+    .await;
+    let ready = oac
+        .status
+        .unwrap()
+        .conditions
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .unwrap();
+    assert_eq!(ready.status, "False");
+    // the details endpoint was asked, and enable was never called
+    assert_eq!(env.sandbox.enable_calls(&az.client_id), 0);
+    assert!(
+        env.sandbox
+            .requests_for(Provider::Azupay)
+            .iter()
+            .any(|r| r.method == "GET" && r.path.ends_with("/oauth2"))
+    );
+    assert!(
+        env.secrets()
+            .get_opt("token-balance")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    op.stop().await;
+    env.assert_no_secret_anywhere(std::slice::from_ref(&az.api_key))
+        .await;
 }
