@@ -36,6 +36,11 @@ impl<P> BearerLayer<P> {
     /// Attach tokens only to requests for these hosts (`host` or `host:port`); requests to
     /// other hosts pass through unchanged, without a token. Fails on an entry that is not a
     /// host, or on an empty list.
+    ///
+    /// The host is read from the request URI, else from its `Host` header; a request with
+    /// neither gets no token. A tonic `Channel` adds the origin *inside* the channel, so a layer
+    /// over a `Channel` sees path-only URIs: don't combine `allow_hosts` with it (a channel
+    /// talks to one endpoint anyway), or set the `Host` header yourself.
     pub fn allow_hosts<I, H>(mut self, hosts: I) -> Result<Self, Error>
     where
         I: IntoIterator<Item = H>,
