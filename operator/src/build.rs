@@ -9,6 +9,7 @@
 //!     expires_at: now + SignedDuration::from_secs(600),
 //!     refresh_at: Some(now + SignedDuration::from_secs(60)),
 //!     config_hash: Some("h".into()),
+//!     refresh_answered: None,
 //! };
 //! // still good: no token request (also right after an operator restart)
 //! assert!(matches!(plan_token(Some(&stored), "h", now, false), TokenPlan::Keep { .. }));
@@ -46,6 +47,9 @@ pub const ISSUED_AT_ANNOTATION: &str = "clientcreds.dev/issued-at";
 pub const CONFIG_HASH_ANNOTATION: &str = "clientcreds.dev/config-hash";
 /// OAuthClient annotation: set or change its value to refresh all tokens now.
 pub const REFRESH_REQUEST_ANNOTATION: &str = "clientcreds.dev/refresh";
+/// Token Secret annotation: the value of the OAuthClient's refresh request that was in force
+/// when its token was requested, so a request is answered once per token Secret.
+pub const REFRESH_ANSWERED_ANNOTATION: &str = "clientcreds.dev/refresh-answered";
 /// Credentials Secret annotation: `pending` before the Azupay enable call, `enabled` after.
 pub const ENABLE_STATE_ANNOTATION: &str = "clientcreds.dev/enable-state";
 
@@ -103,6 +107,9 @@ pub struct StoredToken {
     pub refresh_at: Option<Timestamp>,
     /// The configuration digest it was requested with.
     pub config_hash: Option<String>,
+    /// The refresh request (value of the OAuthClient's `clientcreds.dev/refresh`) in force when
+    /// it was requested.
+    pub refresh_answered: Option<String>,
 }
 
 /// Reads a token Secret written by the operator; `None` when it holds no usable token.
@@ -121,7 +128,32 @@ pub fn read_stored_token(secret: &Secret) -> Option<StoredToken> {
         expires_at,
         refresh_at: annotation(REFRESH_AT_ANNOTATION).and_then(|v| v.parse().ok()),
         config_hash: annotation(CONFIG_HASH_ANNOTATION).cloned(),
+        refresh_answered: annotation(REFRESH_ANSWERED_ANNOTATION).cloned(),
     })
+}
+
+/// Whether a refresh request forces a new token for this token Secret: a request is set, the
+/// status does not record it as acted on, and the stored token was not requested under it.
+///
+/// The last check makes a request answered exactly once even when the reconcile sees an
+/// OAuthClient from a cache that does not have the status update yet (the token Secret is read
+/// from the API server, so it is never stale).
+///
+/// ```
+/// use clientcreds_operator::build::refresh_forced;
+///
+/// assert!(refresh_forced(Some("now"), None, None));
+/// assert!(!refresh_forced(Some("now"), Some("now"), None)); // status: acted on
+/// assert!(!refresh_forced(Some("now"), None, Some("now"))); // token already answers it
+/// assert!(refresh_forced(Some("again"), Some("now"), Some("now")));
+/// assert!(!refresh_forced(None, None, None));
+/// ```
+pub fn refresh_forced(
+    request: Option<&str>,
+    acted_on_in_status: Option<&str>,
+    answered_by_stored_token: Option<&str>,
+) -> bool {
+    request.is_some() && request != acted_on_in_status && request != answered_by_stored_token
 }
 
 /// What to do about one token Secret.
@@ -216,18 +248,23 @@ pub fn token_secret(
     token: &IssuedToken,
     refresh_at: Timestamp,
     config_hash: &str,
+    refresh_request: Option<&str>,
 ) -> Secret {
     let scope = token.scope.clone().unwrap_or_else(|| spec.scopes.join(" "));
+    let mut annotations = BTreeMap::from([
+        (REFRESH_AT_ANNOTATION.to_owned(), refresh_at.to_string()),
+        (ISSUED_AT_ANNOTATION.to_owned(), token.issued_at.to_string()),
+        (CONFIG_HASH_ANNOTATION.to_owned(), config_hash.to_owned()),
+    ]);
+    if let Some(request) = refresh_request {
+        annotations.insert(REFRESH_ANSWERED_ANNOTATION.to_owned(), request.to_owned());
+    }
     Secret {
         metadata: ObjectMeta {
             name: Some(spec.secret_name.clone()),
             namespace: oac.metadata.namespace.clone(),
             labels: Some(labels(oac, "token")),
-            annotations: Some(BTreeMap::from([
-                (REFRESH_AT_ANNOTATION.to_owned(), refresh_at.to_string()),
-                (ISSUED_AT_ANNOTATION.to_owned(), token.issued_at.to_string()),
-                (CONFIG_HASH_ANNOTATION.to_owned(), config_hash.to_owned()),
-            ])),
+            annotations: Some(annotations),
             owner_references: oac.controller_owner_ref(&()).map(|o| vec![o]),
             ..ObjectMeta::default()
         },
@@ -607,7 +644,7 @@ mod tests {
             scopes: vec!["a".into(), "b".into()],
         };
         let refresh = now() + SignedDuration::from_secs(450);
-        let s = token_secret(&oac(), &spec, &tok(), refresh, "h1");
+        let s = token_secret(&oac(), &spec, &tok(), refresh, "h1", Some("now"));
         let data = s.data.as_ref().unwrap();
         assert_eq!(data["access_token"].0, b"tok-123");
         assert_eq!(data["token_type"].0, b"Bearer");
@@ -626,10 +663,14 @@ mod tests {
         assert_eq!(stored.expires_at, tok().expires_at);
         assert_eq!(stored.refresh_at, Some(refresh));
         assert_eq!(stored.config_hash.as_deref(), Some("h1"));
+        assert_eq!(stored.refresh_answered.as_deref(), Some("now"));
+        // without a refresh request, no answered mark
+        let plain = token_secret(&oac(), &spec, &tok(), refresh, "h1", None);
+        assert_eq!(read_stored_token(&plain).unwrap().refresh_answered, None);
         // the granted scope wins over the requested one
         let mut granted = tok();
         granted.scope = Some("a".into());
-        let s = token_secret(&oac(), &spec, &granted, refresh, "h1");
+        let s = token_secret(&oac(), &spec, &granted, refresh, "h1", None);
         assert_eq!(s.data.unwrap()["scope"].0, b"a");
         assert!(!format!("{granted:?}").contains("tok-123"));
     }
@@ -685,6 +726,7 @@ mod tests {
             &tok(),
             now(),
             "h",
+            None,
         );
         s.data
             .as_mut()
@@ -700,6 +742,7 @@ mod tests {
             expires_at: n + SignedDuration::from_secs(100),
             refresh_at: Some(n + SignedDuration::from_secs(50)),
             config_hash: Some("h".into()),
+            refresh_answered: None,
         };
         assert_eq!(
             plan_token(Some(&stored), "h", n, false),

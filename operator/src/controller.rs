@@ -650,11 +650,6 @@ async fn reconcile_inner(oac: &OAuthClient, ctx: &Context) -> Result<Action, Err
     let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
     let prev_status = oac.status.clone();
     let refresh_request = oac.annotations().get(REFRESH_REQUEST_ANNOTATION).cloned();
-    let forced = refresh_request.is_some()
-        && refresh_request
-            != prev_status
-                .as_ref()
-                .and_then(|s| s.last_refresh_request.clone());
     let mut input = StatusInput {
         generation: oac.metadata.generation,
         last_refresh_request: refresh_request.clone().or(prev_status
@@ -721,7 +716,14 @@ async fn reconcile_inner(oac: &OAuthClient, ctx: &Context) -> Result<Action, Err
     let mut next: Option<Timestamp> = None;
     for token_spec in &oac.spec.tokens {
         let outcome = reconcile_token(
-            oac, ctx, &secrets, &resolved, token_spec, fraction, forced, now,
+            oac,
+            ctx,
+            &secrets,
+            &resolved,
+            token_spec,
+            fraction,
+            refresh_request.as_deref(),
+            now,
         )
         .await?;
         let wake = match &outcome {
@@ -769,7 +771,7 @@ async fn reconcile_token(
     resolved: &Resolved,
     token_spec: &TokenSecretSpec,
     fraction: f64,
-    forced: bool,
+    refresh_request: Option<&str>,
     now: Timestamp,
 ) -> Result<TokenOutcome, Error> {
     let ns = oac.namespace().unwrap_or_default();
@@ -833,6 +835,13 @@ async fn reconcile_token(
             });
         }
     }
+    let forced = build::refresh_forced(
+        refresh_request,
+        oac.status
+            .as_ref()
+            .and_then(|s| s.last_refresh_request.as_deref()),
+        stored.as_ref().and_then(|s| s.refresh_answered.as_deref()),
+    );
     match build::plan_token(stored.as_ref(), &hash, now, forced) {
         TokenPlan::Keep {
             expires_at,
@@ -878,7 +887,8 @@ async fn reconcile_token(
             };
             let refresh_at =
                 refresh::refresh_at(issued_at, expires_at, fraction, rand::random::<f64>());
-            let desired = build::token_secret(oac, token_spec, &issued, refresh_at, &hash);
+            let desired =
+                build::token_secret(oac, token_spec, &issued, refresh_at, &hash, refresh_request);
             secrets
                 .patch(
                     &token_spec.secret_name,
