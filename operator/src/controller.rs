@@ -1086,11 +1086,13 @@ fn secret_to_oauthclients(
     out
 }
 
-/// Runs the controller until `shutdown` resolves.
+/// Runs the controller until `shutdown` resolves, reconciling at most `concurrency`
+/// OAuthClients at once (`0`: no limit).
 pub async fn run_controller(
     client: Client,
     ctx: Arc<Context>,
     namespace: Option<String>,
+    concurrency: u16,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
     let (oacs, secrets): (Api<OAuthClient>, Api<Secret>) = match &namespace {
@@ -1100,7 +1102,8 @@ pub async fn run_controller(
         ),
         None => (Api::all(client.clone()), Api::all(client.clone())),
     };
-    let controller = Controller::new(oacs, watcher::Config::default().any_semantic());
+    let controller = Controller::new(oacs, watcher::Config::default().any_semantic())
+        .with_config(kube::runtime::controller::Config::default().concurrency(concurrency));
     let store = controller.store();
     controller
         .watches(

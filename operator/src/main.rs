@@ -40,6 +40,9 @@ struct RunArgs {
     /// This replica's identity (usually the pod name).
     #[arg(long, env = "POD_NAME")]
     identity: Option<String>,
+    /// Reconcile at most this many OAuthClients at once (0: no limit).
+    #[arg(long, env = "MAX_CONCURRENT_RECONCILES", default_value_t = clientcreds_operator::run::DEFAULT_MAX_CONCURRENT_RECONCILES)]
+    max_concurrent_reconciles: u16,
     /// Log as JSON lines.
     #[arg(long, env = "LOG_JSON")]
     log_json: bool,
@@ -67,6 +70,7 @@ async fn main() -> anyhow::Result<()> {
                     grace_seconds: 5,
                 }),
                 metrics_addr: Some(args.metrics_addr),
+                max_concurrent_reconciles: args.max_concurrent_reconciles,
                 instance: Some(identity),
                 ..Config::default()
             };

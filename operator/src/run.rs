@@ -47,6 +47,10 @@ pub struct Config {
     pub instance: Option<String>,
     /// The HTTP client for token and Azupay requests.
     pub http: HttpClient,
+    /// At most this many OAuthClients are reconciled at once (`0`: no limit). Bounds the
+    /// operator's memory and its load on the API server and the providers when many
+    /// OAuthClients need work at the same time, as after a restart.
+    pub max_concurrent_reconciles: u16,
 }
 
 impl Default for Config {
@@ -58,9 +62,13 @@ impl Default for Config {
             reporter: "clientcreds-operator".into(),
             instance: None,
             http: HttpClient::new(),
+            max_concurrent_reconciles: DEFAULT_MAX_CONCURRENT_RECONCILES,
         }
     }
 }
+
+/// The default of [`Config::max_concurrent_reconciles`].
+pub const DEFAULT_MAX_CONCURRENT_RECONCILES: u16 = 128;
 
 /// Why the operator stopped.
 #[derive(Debug, thiserror::Error)]
@@ -129,7 +137,14 @@ pub async fn run(
 
     let Some(le) = config.leader_election else {
         ready.store(true, Ordering::Relaxed);
-        run_controller(client, ctx, config.namespace, stopped(stop_rx)).await;
+        run_controller(
+            client,
+            ctx,
+            config.namespace,
+            config.max_concurrent_reconciles,
+            stopped(stop_rx),
+        )
+        .await;
         return Ok(());
     };
 
@@ -167,7 +182,14 @@ pub async fn run(
                 _ = stop_now => {},
             }
         };
-        run_controller(client.clone(), ctx.clone(), config.namespace.clone(), until).await;
+        run_controller(
+            client.clone(),
+            ctx.clone(),
+            config.namespace.clone(),
+            config.max_concurrent_reconciles,
+            until,
+        )
+        .await;
         if *stop.borrow() {
             return finish(lease_task, leader).await;
         }
