@@ -29,7 +29,10 @@ use crate::build::{
     self, CredentialsState, IssuedToken, REFRESH_REQUEST_ANNOTATION, StatusInput, TokenOutcome,
     TokenPlan,
 };
-use crate::crd::{OAuthClient, OAuthClientSpec, OAuthClientStatus, ProviderKind, TokenSecretSpec};
+use crate::crd::{
+    AzupaySpec, CredentialsStore, OAuthClient, OAuthClientSpec, OAuthClientStatus, ProviderKind,
+    TokenSecretSpec,
+};
 use crate::refresh;
 use crate::telemetry::Metrics;
 use crate::validate;
@@ -339,7 +342,9 @@ async fn deref_azupay(
                 details,
             }))
         }
-        EnableStep::CheckDetails => details_then_enable(oac, ctx, secrets, &api_key, &uid).await,
+        EnableStep::CheckDetails => {
+            details_then_enable(oac, ctx, secrets, az, store, &api_key, &uid).await
+        }
         EnableStep::MarkPending => {
             let mark = build::credentials_pending_secret(oac, store);
             if let Err(e) = secrets
@@ -369,7 +374,7 @@ async fn deref_azupay(
                 ));
             }
             note_credentials(ctx, oac, CredentialsState::EnablePending).await;
-            details_then_enable(oac, ctx, secrets, &api_key, &uid).await
+            details_then_enable(oac, ctx, secrets, az, store, &api_key, &uid).await
         }
     }
 }
@@ -381,33 +386,20 @@ async fn details_then_enable(
     oac: &OAuthClient,
     ctx: &Context,
     secrets: &Api<Secret>,
+    az: &AzupaySpec,
+    store: &CredentialsStore,
     api_key: &SecretString,
     uid: &str,
 ) -> Result<Deref, Error> {
-    let (Some(az), Some(store)) = (&oac.spec.azupay, &oac.spec.credentials) else {
-        return Ok(Deref::NotReady(
-            failed("InvalidSpec", "spec.azupay is required"),
-            None,
-        ));
-    };
     match ctx
         .azupay
         .details(&az.endpoint, &az.client_id, api_key)
         .await
     {
         Ok(d) => match azupay::after_details(d.as_ref()) {
-            AfterDetails::Enable => enable(oac, ctx, secrets, api_key, uid).await,
+            AfterDetails::Enable => enable(oac, ctx, secrets, az, store, api_key, uid).await,
             AfterDetails::CredentialsLost => {
-                let msg = azupay::credentials_lost_message(&az.client_id, &store.secret_name);
-                ctx.event(
-                    oac,
-                    EventType::Warning,
-                    "CredentialsLost",
-                    "CheckEnabled",
-                    msg.clone(),
-                )
-                .await;
-                Ok(Deref::NotReady(CredentialsState::Lost(msg), None))
+                Ok(credentials_lost(oac, ctx, az, store, "CheckEnabled").await)
             }
         },
         Err(e) => Ok(Deref::NotReady(
@@ -464,20 +456,37 @@ fn details_from_status(
     })
 }
 
+/// OAuth 2.0 is enabled at Azupay but its secret is not stored here: a warning event (from
+/// `action`), and `CredentialsLost` in the status.
+async fn credentials_lost(
+    oac: &OAuthClient,
+    ctx: &Context,
+    az: &AzupaySpec,
+    store: &CredentialsStore,
+    action: &str,
+) -> Deref {
+    let msg = azupay::credentials_lost_message(&az.client_id, &store.secret_name);
+    ctx.event(
+        oac,
+        EventType::Warning,
+        "CredentialsLost",
+        action,
+        msg.clone(),
+    )
+    .await;
+    Deref::NotReady(CredentialsState::Lost(msg), None)
+}
+
 /// Calls enable (once) and persists the returned secret, retrying while it is held in memory.
 async fn enable(
     oac: &OAuthClient,
     ctx: &Context,
     secrets: &Api<Secret>,
+    az: &AzupaySpec,
+    store: &CredentialsStore,
     api_key: &SecretString,
     uid: &str,
 ) -> Result<Deref, Error> {
-    let (Some(az), Some(store)) = (&oac.spec.azupay, &oac.spec.credentials) else {
-        return Ok(Deref::NotReady(
-            failed("InvalidSpec", "spec.azupay is required"),
-            None,
-        ));
-    };
     lock(&ctx.enable_called).insert(uid.to_owned());
     info!(oauthclient = %oac.name_any(), client_id = %az.client_id, "enabling OAuth 2.0 at Azupay");
     let result = ctx
@@ -491,16 +500,7 @@ async fn enable(
         }
         Err(azupay::AzupayError::AlreadyEnabled) => {
             ctx.metrics.enable_call("already_enabled");
-            let msg = azupay::credentials_lost_message(&az.client_id, &store.secret_name);
-            ctx.event(
-                oac,
-                EventType::Warning,
-                "CredentialsLost",
-                "Enable",
-                msg.clone(),
-            )
-            .await;
-            return Ok(Deref::NotReady(CredentialsState::Lost(msg), None));
+            return Ok(credentials_lost(oac, ctx, az, store, "Enable").await);
         }
         Err(e) => {
             ctx.metrics.enable_call("failure");

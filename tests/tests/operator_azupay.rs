@@ -166,20 +166,15 @@ async fn the_secret_survives_a_failed_first_write() {
     assert!(!note.contains(AZUPAY_OAUTH2_CLIENT_SECRET));
     assert_eq!(env.sandbox.enable_calls(&az.client_id), 1);
     // … the status says so while the secret waits in memory …
-    clientcreds_e2e::eventually("CredentialsWriteFailed in status", EVENTUALLY, || {
-        let api = env.oacs();
-        async move {
-            let o = api.get("payments").await.ok()?;
-            o.status.as_ref()?.conditions.iter().find(|c| {
-                c.type_ == "CredentialsStored"
-                    && c.status == "False"
-                    && c.reason == "CredentialsWriteFailed"
-                    && c.message.contains("do not restart the operator")
-            })?;
-            Some(())
-        }
-    })
-    .await;
+    let (_, cond) = env
+        .wait_condition_reason("payments", "CredentialsStored", "CredentialsWriteFailed")
+        .await;
+    assert_eq!(cond.status, "False");
+    assert!(
+        cond.message.contains("do not restart the operator"),
+        "{}",
+        cond.message
+    );
     let creds = env
         .secrets()
         .get("azupay-oauth2-credentials")
@@ -228,33 +223,9 @@ async fn a_restart_between_enable_and_write_reports_credentials_lost() {
     env.allow_client_secret_writes().await;
 
     let op = env.start_operator(None);
-    let oac = env
-        .wait_condition("payments", "CredentialsStored", "False")
+    let (oac, _) = env
+        .wait_condition_reason("payments", "CredentialsStored", "CredentialsLost")
         .await;
-    let oac = if oac
-        .status
-        .as_ref()
-        .unwrap()
-        .conditions
-        .iter()
-        .any(|c| c.reason == "CredentialsLost")
-    {
-        oac
-    } else {
-        clientcreds_e2e::eventually("CredentialsLost", EVENTUALLY, || {
-            let api = env.oacs();
-            async move {
-                let o = api.get("payments").await.ok()?;
-                o.status
-                    .as_ref()?
-                    .conditions
-                    .iter()
-                    .any(|c| c.reason == "CredentialsLost")
-                    .then_some(o)
-            }
-        })
-        .await
-    };
     let status = oac.status.unwrap();
     let ready = status
         .conditions
@@ -345,19 +316,9 @@ async fn a_client_enabled_elsewhere_is_never_enabled_again() {
 
     let note = env.wait_event("CredentialsLost").await;
     assert!(note.contains("Contact Azupay"), "{note}");
-    let oac = clientcreds_e2e::eventually("CredentialsLost in status", EVENTUALLY, || {
-        let api = env.oacs();
-        async move {
-            let o = api.get("payments").await.ok()?;
-            o.status
-                .as_ref()?
-                .conditions
-                .iter()
-                .any(|c| c.type_ == "CredentialsStored" && c.reason == "CredentialsLost")
-                .then_some(o)
-        }
-    })
-    .await;
+    let (oac, _) = env
+        .wait_condition_reason("payments", "CredentialsStored", "CredentialsLost")
+        .await;
     let ready = oac
         .status
         .unwrap()

@@ -14,6 +14,7 @@ use clientcreds_sandbox::{Sandbox, SandboxConfig};
 use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::api::{Api, ApiResource, DynamicObject, ListParams, Patch, PatchParams};
 use kube::{Client, CustomResourceExt};
 use serde::Serialize;
@@ -256,6 +257,31 @@ impl Env {
                     .iter()
                     .any(|c| c.type_ == type_ && c.status == status);
                 ok.then_some(o)
+            }
+        })
+        .await
+    }
+
+    /// Waits until condition `type_` has `reason`; returns the object and that condition.
+    pub async fn wait_condition_reason(
+        &self,
+        name: &str,
+        type_: &str,
+        reason: &str,
+    ) -> (OAuthClient, Condition) {
+        let api = self.oacs();
+        clientcreds_e2e::eventually(&format!("{name} {type_} {reason}"), EVENTUALLY, || {
+            let api = api.clone();
+            async move {
+                let o = api.get(name).await.ok()?;
+                let c = o
+                    .status
+                    .as_ref()?
+                    .conditions
+                    .iter()
+                    .find(|c| c.type_ == type_ && c.reason == reason)?
+                    .clone();
+                Some((o, c))
             }
         })
         .await
