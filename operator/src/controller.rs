@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use clientcreds::{
     AzupayConnectionDetails, ClientAuth, ClientCredentials, Env, HttpClient, Provider,
 };
-use futures::StreamExt;
+use futures::{FutureExt, StreamExt};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
@@ -1027,6 +1027,14 @@ async fn apply_status(
     oac: &OAuthClient,
     status: OAuthClientStatus,
 ) -> Result<(), Error> {
+    if let Some(ready) = status.conditions.iter().find(|c| c.type_ == "Ready") {
+        ctx.metrics.ready(
+            &oac.namespace().unwrap_or_default(),
+            &oac.name_any(),
+            ready.status == "True",
+            &ready.reason,
+        );
+    }
     if oac.status.as_ref() == Some(&status) {
         return Ok(());
     }
@@ -1088,20 +1096,41 @@ fn secret_to_oauthclients(
 
 /// Runs the controller until `shutdown` resolves, reconciling at most `concurrency`
 /// OAuthClients at once (`0`: no limit).
+///
+/// With no `namespaces` it watches OAuthClients and Secrets of the whole cluster; otherwise one
+/// controller per namespace watches only there (each with its own store and the same
+/// concurrency bound), so the operator needs no permission outside them.
 pub async fn run_controller(
     client: Client,
     ctx: Arc<Context>,
-    namespace: Option<String>,
+    namespaces: Vec<String>,
     concurrency: u16,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let (oacs, secrets): (Api<OAuthClient>, Api<Secret>) = match &namespace {
-        Some(ns) => (
+    if namespaces.is_empty() {
+        let apis = (Api::all(client.clone()), Api::all(client));
+        return run_one(apis, ctx, concurrency, shutdown).await;
+    }
+    let shutdown = shutdown.shared();
+    let mut namespaces = namespaces;
+    namespaces.sort();
+    namespaces.dedup();
+    futures::future::join_all(namespaces.iter().map(|ns| {
+        let apis = (
             Api::namespaced(client.clone(), ns),
             Api::namespaced(client.clone(), ns),
-        ),
-        None => (Api::all(client.clone()), Api::all(client.clone())),
-    };
+        );
+        run_one(apis, ctx.clone(), concurrency, shutdown.clone())
+    }))
+    .await;
+}
+
+async fn run_one(
+    (oacs, secrets): (Api<OAuthClient>, Api<Secret>),
+    ctx: Arc<Context>,
+    concurrency: u16,
+    shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
+) {
     let controller = Controller::new(oacs, watcher::Config::default().any_semantic())
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency));
     let store = controller.store();

@@ -44,11 +44,13 @@ pub const DEFAULT_LIFETIME_FRACTION: f64 = 0.5;
         type_ = "string",
         json_path = ".status.conditions[?(@.type==\"Ready\")].status"
     ),
+    // A `date` column renders a future time as `<invalid>` (kube-apiserver's human-readable
+    // duration only goes backwards), so the next expiry is shown as its RFC 3339 string.
     printcolumn(
         name = "Next Expiry",
-        type_ = "date",
+        type_ = "string",
         json_path = ".status.nextExpiry",
-        description = "When the token that expires first expires"
+        description = "When the token that expires first expires (RFC 3339, UTC)"
     ),
     printcolumn(
         name = "Age",

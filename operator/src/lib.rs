@@ -8,6 +8,7 @@
 //! - [`azupay`]: the enable/details client and the enable-once state machine;
 //! - [`controller`]: dereference → validate → build → apply → status;
 //! - [`telemetry`], [`server`]: metrics and the `/metrics`, `/healthz`, `/readyz` endpoints;
+//! - [`rbac`]: the permissions it needs, the one source of `deploy/rbac.yaml` and the chart's RBAC;
 //! - [`run`]: runs it all, with optional leader election on a `Lease` (kube-lease-manager).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -17,6 +18,7 @@ pub mod azupay;
 pub mod build;
 pub mod controller;
 pub mod crd;
+pub mod rbac;
 pub mod refresh;
 pub mod run;
 pub mod server;

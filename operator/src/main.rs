@@ -16,15 +16,39 @@ struct Cli {
 enum Command {
     /// Print the OAuthClient CustomResourceDefinition as YAML.
     Crd,
+    /// Print the RBAC the operator needs: `deploy/rbac.yaml` (its Namespace, ServiceAccount,
+    /// ClusterRole and leader-election Role), or with `--rules` the Helm chart's
+    /// `files/rbac-rules.yaml`.
+    Rbac(RbacArgs),
     /// Run the operator (in-cluster config or KUBECONFIG).
     Run(RunArgs),
 }
 
 #[derive(Args, Debug)]
+struct RbacArgs {
+    /// Print only the rule lists the Helm chart renders.
+    #[arg(long)]
+    rules: bool,
+    /// The operator's namespace.
+    #[arg(long, default_value = "clientcreds-system")]
+    namespace: String,
+    /// The operator's ServiceAccount and role names.
+    #[arg(long, default_value = "clientcreds-operator")]
+    name: String,
+}
+
+#[derive(Args, Debug)]
 struct RunArgs {
-    /// Watch only this namespace (default: all namespaces).
-    #[arg(long, env = "WATCH_NAMESPACE")]
-    namespace: Option<String>,
+    /// Watch only these namespaces, comma-separated (default: all namespaces). The operator then
+    /// needs its RBAC only there.
+    #[arg(
+        long,
+        alias = "namespace",
+        env = "WATCH_NAMESPACES",
+        value_delimiter = ',',
+        value_name = "NAMESPACE,..."
+    )]
+    watch_namespaces: Vec<String>,
     /// Address of /metrics, /healthz and /readyz.
     #[arg(long, env = "METRICS_ADDR", default_value = "0.0.0.0:8080")]
     metrics_addr: SocketAddr,
@@ -53,6 +77,11 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Crd => print!("{}", clientcreds_operator::crd::crd_yaml()?),
+        Command::Rbac(args) if args.rules => print!("{}", clientcreds_operator::rbac::rules_yaml()),
+        Command::Rbac(args) => print!(
+            "{}",
+            clientcreds_operator::rbac::manifests_yaml(&args.namespace, &args.name)
+        ),
         Command::Run(args) => {
             clientcreds_operator::telemetry::init_tracing(args.log_json);
             let client = kube::Client::try_default().await?;
@@ -61,7 +90,12 @@ async fn main() -> anyhow::Result<()> {
                 .clone()
                 .unwrap_or_else(|| format!("clientcreds-operator-{}", std::process::id()));
             let config = Config {
-                namespace: args.namespace,
+                namespaces: args
+                    .watch_namespaces
+                    .into_iter()
+                    .map(|ns| ns.trim().to_owned())
+                    .filter(|ns| !ns.is_empty())
+                    .collect(),
                 leader_election: args.leader_election.then(|| LeaderElection {
                     lease_name: args.lease_name,
                     lease_namespace: args.lease_namespace,

@@ -35,8 +35,9 @@ pub struct LeaderElection {
 /// How to run the operator.
 #[derive(Clone, Debug)]
 pub struct Config {
-    /// Watch only this namespace (default: all).
-    pub namespace: Option<String>,
+    /// Watch only these namespaces (empty: all namespaces). With namespaces, the operator needs
+    /// its RBAC only in them (the chart's `watchNamespaces` mode).
+    pub namespaces: Vec<String>,
     /// Leader election; `None` runs the controller at once (one replica).
     pub leader_election: Option<LeaderElection>,
     /// Where to serve `/metrics`, `/healthz`, `/readyz` (`None`: not served).
@@ -56,7 +57,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            namespace: None,
+            namespaces: Vec::new(),
             leader_election: None,
             metrics_addr: None,
             reporter: "clientcreds-operator".into(),
@@ -140,7 +141,7 @@ pub async fn run(
         run_controller(
             client,
             ctx,
-            config.namespace,
+            config.namespaces,
             config.max_concurrent_reconciles,
             stopped(stop_rx),
         )
@@ -185,7 +186,7 @@ pub async fn run(
         run_controller(
             client.clone(),
             ctx.clone(),
-            config.namespace.clone(),
+            config.namespaces.clone(),
             config.max_concurrent_reconciles,
             until,
         )

@@ -9,8 +9,14 @@
 //! assert!(text.contains(r#"secret="token-balance""#));
 //! metrics.forget_expiry("payments", "token-balance");
 //! assert!(!metrics.encode().contains(r#"secret="token-balance""#));
+//! metrics.ready("payments", "payu", false, "CredentialsLost");
+//! metrics.ready("payments", "payu", true, "TokensIssued");
+//! let text = metrics.encode();
+//! assert!(text.contains(r#"clientcreds_operator_oauthclient_ready{namespace="payments",oauthclient="payu",reason="TokensIssued"} 1"#));
+//! assert!(!text.contains(r#"reason="CredentialsLost""#));
 //! ```
 
+use std::collections::HashMap;
 use std::sync::Mutex;
 
 use prometheus_client::encoding::text::encode;
@@ -30,6 +36,9 @@ pub struct Metrics {
     expiry: Family<Labels, Gauge>,
     reconcile_duration: Histogram,
     reconcile_errors: Family<Labels, Counter>,
+    ready: Family<Labels, Gauge>,
+    /// The labels of each OAuthClient's current `ready` series, so a changed reason replaces it.
+    ready_labels: Mutex<HashMap<(String, String), Labels>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -46,6 +55,7 @@ impl Default for Metrics {
         let expiry = Family::<Labels, Gauge>::default();
         let reconcile_duration = Histogram::new(exponential_buckets(0.005, 2.0, 14));
         let reconcile_errors = Family::<Labels, Counter>::default();
+        let ready = Family::<Labels, Gauge>::default();
         registry.register(
             "token_refreshes",
             "Token requests made for token Secrets, by provider and result",
@@ -71,6 +81,12 @@ impl Default for Metrics {
             "Reconciles that ended in an error, by reason",
             reconcile_errors.clone(),
         );
+        registry.register(
+            "oauthclient_ready",
+            "1 when an OAuthClient is Ready, 0 when not; `reason` is its Ready condition's reason \
+             (for example CredentialsLost, TokenRequestFailed)",
+            ready.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             refreshes,
@@ -78,6 +94,8 @@ impl Default for Metrics {
             expiry,
             reconcile_duration,
             reconcile_errors,
+            ready,
+            ready_labels: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -123,6 +141,24 @@ impl Metrics {
         self.reconcile_errors
             .get_or_create(&vec![("reason".into(), reason.into())])
             .inc();
+    }
+    /// Sets whether `namespace/name` is Ready, and why (its Ready condition's reason).
+    pub fn ready(&self, namespace: &str, name: &str, ready: bool, reason: &str) {
+        let labels: Labels = vec![
+            ("namespace".into(), namespace.into()),
+            ("oauthclient".into(), name.into()),
+            ("reason".into(), reason.into()),
+        ];
+        let mut current = match self.ready_labels.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(old) = current.insert((namespace.into(), name.into()), labels.clone())
+            && old != labels
+        {
+            self.ready.remove(&old);
+        }
+        self.ready.get_or_create(&labels).set(i64::from(ready));
     }
     /// The OpenMetrics text exposition.
     pub fn encode(&self) -> String {

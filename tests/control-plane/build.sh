@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds the local Kubernetes control plane the e2e tests run against — etcd, kube-apiserver,
-# kube-controller-manager, kubectl and helm — from their Go modules, into a cache directory outside
-# the clone:
+# kube-controller-manager, kubectl, helm, and hollow-node (a kubelet with the real volume code and a
+# fake runtime, ./hollow-node) — from their Go modules, into a cache directory outside the clone:
 #
 #   ${CLIENTCREDS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/clientcreds}/control-plane/<k8s>-<etcd>/bin
 #
@@ -25,9 +25,9 @@ etcd_version="$(mod_version go.etcd.io/etcd/server/v3)"
 cache_root="${CLIENTCREDS_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/clientcreds}"
 dir="$cache_root/control-plane/$k8s_version-$etcd_version"
 bin="$dir/bin"
-binaries=(etcd kube-apiserver kube-controller-manager kubectl helm)
+binaries=(etcd kube-apiserver kube-controller-manager kubectl helm hollow-node)
 # The stamp ties the binaries to the exact module graph and build flags they were built from.
-stamp_want="$(cat "$here/go.mod" "$here/go.sum" "$here/build.sh" | sha256sum | cut -d' ' -f1)"
+stamp_want="$(cat "$here/go.mod" "$here/go.sum" "$here/build.sh" "$here/hollow-node/main.go" | sha256sum | cut -d' ' -f1)"
 
 complete=true
 for b in "${binaries[@]}"; do [[ -x "$bin/$b" ]] || complete=false; done
@@ -54,7 +54,7 @@ if $complete && [[ "$(cat "$dir/stamp" 2>/dev/null)" == "$stamp_want" ]]; then
 fi
 
 start=$(date +%s)
-log "building Kubernetes $k8s_version (kube-apiserver, kube-controller-manager, kubectl), etcd $etcd_version and helm $(mod_version helm.sh/helm/v3)"
+log "building Kubernetes $k8s_version (kube-apiserver, kube-controller-manager, kubectl, hollow-node), etcd $etcd_version and helm $(mod_version helm.sh/helm/v3)"
 log "into $bin"
 log "a cold build downloads the Go modules and compiles for a long while (see tests/README.md); later runs are instant"
 
@@ -75,6 +75,11 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     ldflags+=" -X $pkg.gitVersion=$k8s_version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
     ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
 done
+# helm's offline default (helm template, helm lint) is Kubernetes 1.20 unless its release build
+# stamps one (helm's Makefile does); charts with a kubeVersion need the real one.
+for pkg in helm.sh/helm/v3/pkg/chartutil helm.sh/helm/v3/pkg/lint/rules; do
+    ldflags+=" -X $pkg.k8sVersionMajor=1 -X $pkg.k8sVersionMinor=$minor"
+done
 
 log "compiling (go build, CGO_ENABLED=0, -trimpath); this is the long part"
 # A go.etcd.io/etcd/server/v3 main package is named after the module: its binary comes out as 'server'.
@@ -88,6 +93,7 @@ CGO_ENABLED=0 nice -n 10 go build -mod=readonly -trimpath -ldflags="$ldflags" -o
     k8s.io/kubernetes/cmd/kube-controller-manager \
     k8s.io/kubernetes/cmd/kubectl \
     helm.sh/helm/v3/cmd/helm \
+    ./hollow-node \
     || die "'go build' failed in $here (output above); nothing was installed into $bin"
 kill "$heartbeat" 2>/dev/null || true
 mv "$staging/server" "$staging/etcd"

@@ -8,12 +8,13 @@ use crate::Error;
 const GO_MOD: &str = include_str!("../control-plane/go.mod");
 
 /// The binaries `control-plane/build.sh` builds.
-pub const BINARIES: [&str; 5] = [
+pub const BINARIES: [&str; 6] = [
     "etcd",
     "kube-apiserver",
     "kube-controller-manager",
     "kubectl",
     "helm",
+    "hollow-node",
 ];
 
 fn module_version(module: &str) -> &'static str {

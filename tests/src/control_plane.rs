@@ -65,7 +65,7 @@ const KEEP_ENV: &str = "CLIENTCREDS_KEEP_CONTROL_PLANE";
 /// ```
 pub struct ControlPlane {
     // Declared first so it drops (killing the servers) before anything else.
-    servers: Servers,
+    pub(crate) servers: Servers,
     server_url: String,
     ca: Ca,
     admin: Client,
@@ -179,7 +179,8 @@ impl ControlPlane {
                 format!("--tls-cert-file={}", p("apiserver.crt")),
                 format!("--tls-private-key-file={}", p("apiserver.key")),
                 format!("--client-ca-file={}", p("ca.crt")),
-                "--authorization-mode=RBAC".to_owned(),
+                // Node: what a kubelet may read (its pods' Secrets only), as in a real cluster.
+                "--authorization-mode=Node,RBAC".to_owned(),
                 "--service-account-issuer=https://kubernetes.default.svc.cluster.local".to_owned(),
                 format!("--service-account-key-file={}", p("sa.pub")),
                 format!("--service-account-signing-key-file={}", p("sa.key")),
@@ -433,19 +434,24 @@ struct Binaries {
 }
 
 /// The server processes and the directory; stopping them is its `Drop`.
-struct Servers {
+pub(crate) struct Servers {
     children: Vec<(&'static str, Child)>,
     dir: Option<TempDir>,
-    root: PathBuf,
-    keep: bool,
+    pub(crate) root: PathBuf,
+    pub(crate) keep: bool,
 }
 
 impl Servers {
-    fn log_path(&self, name: &str) -> PathBuf {
+    pub(crate) fn log_path(&self, name: &str) -> PathBuf {
         self.root.join("logs").join(format!("{name}.log"))
     }
 
-    fn spawn(&mut self, name: &'static str, bin: &Path, args: &[String]) -> Result<(), Error> {
+    pub(crate) fn spawn(
+        &mut self,
+        name: &'static str,
+        bin: &Path,
+        args: &[String],
+    ) -> Result<(), Error> {
         let log_path = self.log_path(name);
         let log =
             File::create(&log_path).map_err(io(format!("cannot create {}", log_path.display())))?;

@@ -26,13 +26,18 @@
 //! ports and directories. The servers' logs are kept when the test panics.
 
 mod binaries;
+pub mod chart;
+pub mod container;
 mod control_plane;
 mod eventually;
+pub mod five_providers;
+mod node;
 mod pki;
 
 pub use binaries::{BINARIES, bin_dir, bin_path, build_command, etcd_version, kubernetes_version};
 pub use control_plane::ControlPlane;
 pub use eventually::eventually;
+pub use node::HollowNode;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -44,8 +49,8 @@ pub enum Error {
     /// A control-plane binary is not built.
     #[error(
         "{} is not built: run `{build_command}` (it builds etcd, kube-apiserver, \
-         kube-controller-manager, kubectl and helm into a cache outside the repository; the \
-         first build takes a while)",
+         kube-controller-manager, kubectl, helm and hollow-node into a cache outside the \
+         repository; the first build takes a while)",
         path.display()
     )]
     BinaryMissing {
@@ -81,7 +86,7 @@ pub enum Error {
         /// Its log file (kept).
         log: PathBuf,
     },
-    /// The API server did not become ready in time.
+    /// The API server (or a node) did not become ready in time.
     #[error("kube-apiserver was not ready after {timeout:?} (last answer: {last}); logs are in {}", logs.display())]
     NotReady {
         /// How long the harness waited.

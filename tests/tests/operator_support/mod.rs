@@ -11,7 +11,7 @@ use clientcreds_e2e::ControlPlane;
 use clientcreds_operator::crd::OAuthClient;
 use clientcreds_operator::run::{Config, LeaderElection};
 use clientcreds_sandbox::{Sandbox, SandboxConfig};
-use k8s_openapi::api::core::v1::{Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
 use k8s_openapi::api::events::v1::Event;
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
@@ -100,6 +100,7 @@ pub async fn install_rbac(admin: &Client) {
             continue;
         }
         match value["kind"].as_str().unwrap() {
+            "Namespace" => apply::<Namespace>(admin, serde_json::from_value(value).unwrap()).await,
             "ServiceAccount" => {
                 apply::<ServiceAccount>(admin, serde_json::from_value(value).unwrap()).await
             }

@@ -1,0 +1,219 @@
+//! The permissions the operator needs, written once.
+//!
+//! Everything that grants the operator access is generated from [`OPERATOR_RULES`] and
+//! [`LEADER_ELECTION_RULES`]: `deploy/rbac.yaml` (the raw-YAML install) and the Helm chart's
+//! `files/rbac-rules.yaml` (which its ClusterRole or per-namespace Roles render), both printed by
+//! `clientcreds-operator rbac` and checked against this module by a test.
+
+use std::fmt::Write;
+
+use k8s_openapi::api::rbac::v1::PolicyRule;
+
+/// One RBAC rule, with the reason it is needed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rule {
+    /// Why the operator needs it (a comment in the generated YAML).
+    pub why: &'static str,
+    /// API groups (`""` is the core group).
+    pub api_groups: &'static [&'static str],
+    /// Resources (or subresources, `oauthclients/status`).
+    pub resources: &'static [&'static str],
+    /// Verbs.
+    pub verbs: &'static [&'static str],
+}
+
+/// What the operator needs in every namespace it watches (a ClusterRole in cluster-wide mode, a
+/// Role in each of the chart's `watchNamespaces` in namespaced mode).
+pub const OPERATOR_RULES: &[Rule] = &[
+    Rule {
+        why: "the custom resource",
+        api_groups: &["clientcreds.dev"],
+        resources: &["oauthclients"],
+        verbs: &["get", "list", "watch"],
+    },
+    Rule {
+        why: "its status: server-side apply, nothing else",
+        api_groups: &["clientcreds.dev"],
+        resources: &["oauthclients/status"],
+        verbs: &["patch"],
+    },
+    Rule {
+        why: "owner references with blockOwnerDeletion on the Secrets it writes (needed where the \
+              OwnerReferencesPermissionEnforcement admission plugin is on, e.g. OpenShift)",
+        api_groups: &["clientcreds.dev"],
+        resources: &["oauthclients/finalizers"],
+        verbs: &["update"],
+    },
+    Rule {
+        why: "token Secrets and the Azupay credentials Secret (server-side apply; delete only for \
+              token Secrets dropped from spec.tokens), and the referenced API key / client \
+              credentials Secrets (read and watch, to react to rotation)",
+        api_groups: &[""],
+        resources: &["secrets"],
+        verbs: &["get", "list", "watch", "create", "patch", "delete"],
+    },
+    Rule {
+        why: "events through the Recorder (it creates and then patches a series)",
+        api_groups: &["events.k8s.io"],
+        resources: &["events"],
+        verbs: &["create", "patch"],
+    },
+];
+
+/// What leader election needs, only in the operator's own namespace.
+pub const LEADER_ELECTION_RULES: &[Rule] = &[Rule {
+    why: "leader election on a Lease: what kube-lease-manager calls",
+    api_groups: &["coordination.k8s.io"],
+    resources: &["leases"],
+    verbs: &["get", "create", "patch"],
+}];
+
+/// The rules as Kubernetes `PolicyRule`s.
+pub fn policy_rules(rules: &[Rule]) -> Vec<PolicyRule> {
+    let strings = |v: &[&str]| Some(v.iter().map(|s| (*s).to_owned()).collect());
+    rules
+        .iter()
+        .map(|r| PolicyRule {
+            api_groups: strings(r.api_groups),
+            resources: strings(r.resources),
+            verbs: r.verbs.iter().map(|s| (*s).to_owned()).collect(),
+            ..PolicyRule::default()
+        })
+        .collect()
+}
+
+const GENERATED: &str = "# Generated from operator/src/rbac.rs by `clientcreds-operator rbac`; do not edit \
+                         (a test fails when it differs).\n";
+
+fn list(v: &[&str]) -> String {
+    let quoted: Vec<String> = v.iter().map(|s| format!("{s:?}")).collect();
+    format!("[{}]", quoted.join(", "))
+}
+
+fn write_rules(out: &mut String, indent: &str, rules: &[Rule]) {
+    for r in rules {
+        let _ = writeln!(out, "{indent}# {}", r.why);
+        let _ = writeln!(out, "{indent}- apiGroups: {}", list(r.api_groups));
+        let _ = writeln!(out, "{indent}  resources: {}", list(r.resources));
+        let _ = writeln!(out, "{indent}  verbs: {}", list(r.verbs));
+    }
+}
+
+/// The rules as the Helm chart reads them (`charts/clientcreds-operator/files/rbac-rules.yaml`):
+/// a map with `operator` and `leaderElection` rule lists.
+pub fn rules_yaml() -> String {
+    let mut out = String::from(GENERATED);
+    out.push_str("operator:\n");
+    write_rules(&mut out, "  ", OPERATOR_RULES);
+    out.push_str("leaderElection:\n");
+    write_rules(&mut out, "  ", LEADER_ELECTION_RULES);
+    out
+}
+
+/// The raw-YAML install of the operator's identity (`deploy/rbac.yaml`): its Namespace, its
+/// ServiceAccount, a ClusterRole + binding with [`OPERATOR_RULES`] and a Role + binding with
+/// [`LEADER_ELECTION_RULES`] in `namespace`.
+pub fn manifests_yaml(namespace: &str, name: &str) -> String {
+    let mut out = String::from(GENERATED);
+    let _ = write!(
+        out,
+        "# The operator's identity for the raw-YAML install (the Helm chart renders the same rules).\n\
+         ---\n\
+         apiVersion: v1\n\
+         kind: Namespace\n\
+         metadata:\n  name: {namespace}\n\
+         ---\n\
+         apiVersion: v1\n\
+         kind: ServiceAccount\n\
+         metadata:\n  name: {name}\n  namespace: {namespace}\n\
+         ---\n\
+         apiVersion: rbac.authorization.k8s.io/v1\n\
+         kind: ClusterRole\n\
+         metadata:\n  name: {name}\n\
+         rules:\n"
+    );
+    write_rules(&mut out, "  ", OPERATOR_RULES);
+    let _ = write!(
+        out,
+        "---\n\
+         apiVersion: rbac.authorization.k8s.io/v1\n\
+         kind: ClusterRoleBinding\n\
+         metadata:\n  name: {name}\n\
+         roleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: {name}\n\
+         subjects:\n  - kind: ServiceAccount\n    name: {name}\n    namespace: {namespace}\n\
+         ---\n\
+         apiVersion: rbac.authorization.k8s.io/v1\n\
+         kind: Role\n\
+         metadata:\n  name: {name}-leader-election\n  namespace: {namespace}\n\
+         rules:\n"
+    );
+    write_rules(&mut out, "  ", LEADER_ELECTION_RULES);
+    let _ = write!(
+        out,
+        "---\n\
+         apiVersion: rbac.authorization.k8s.io/v1\n\
+         kind: RoleBinding\n\
+         metadata:\n  name: {name}-leader-election\n  namespace: {namespace}\n\
+         roleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: Role\n  name: {name}-leader-election\n\
+         subjects:\n  - kind: ServiceAccount\n    name: {name}\n    namespace: {namespace}\n"
+    );
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Files {
+        operator: Vec<PolicyRule>,
+        leader_election: Vec<PolicyRule>,
+    }
+
+    #[test]
+    fn rules_yaml_parses_back_to_the_rules() {
+        let files: Files = serde_yaml::from_str(&rules_yaml()).expect("valid YAML");
+        assert_eq!(files.operator, policy_rules(OPERATOR_RULES));
+        assert_eq!(files.leader_election, policy_rules(LEADER_ELECTION_RULES));
+    }
+
+    #[test]
+    fn manifests_hold_namespace_identity_and_both_roles() {
+        let yaml = manifests_yaml("ops", "op");
+        let docs: Vec<serde_json::Value> = serde_yaml::Deserializer::from_str(&yaml)
+            .map(|d| serde::Deserialize::deserialize(d).expect("valid YAML"))
+            .filter(|v: &serde_json::Value| !v.is_null())
+            .collect();
+        let kinds: Vec<&str> = docs.iter().filter_map(|d| d["kind"].as_str()).collect();
+        assert_eq!(
+            kinds,
+            [
+                "Namespace",
+                "ServiceAccount",
+                "ClusterRole",
+                "ClusterRoleBinding",
+                "Role",
+                "RoleBinding"
+            ]
+        );
+        let cluster_rules: Vec<PolicyRule> =
+            serde_json::from_value(docs[2]["rules"].clone()).expect("rules");
+        assert_eq!(cluster_rules, policy_rules(OPERATOR_RULES));
+        assert_eq!(docs[5]["subjects"][0]["namespace"], "ops");
+    }
+
+    #[test]
+    fn secrets_are_never_granted_cluster_scoped_extras() {
+        // No escalate/bind/impersonate and no wildcard anywhere.
+        for r in OPERATOR_RULES.iter().chain(LEADER_ELECTION_RULES) {
+            for v in r.verbs {
+                assert!(
+                    !["*", "escalate", "bind", "impersonate"].contains(v),
+                    "{r:?}"
+                );
+            }
+            assert!(!r.resources.contains(&"*"), "{r:?}");
+        }
+    }
+}
