@@ -75,6 +75,24 @@ pub enum Error {
         source: Option<BoxError>,
     },
 
+    /// The endpoint could not be reached through its proxy: the proxy could not be reached,
+    /// wanted credentials, or refused to tunnel or forward the request.
+    #[error("could not reach {endpoint} through the proxy {proxy}: {message}")]
+    Proxy {
+        /// The proxy (scheme, host and port; never its credentials).
+        proxy: String,
+        /// The endpoint (scheme, host, port and path; never a query string).
+        endpoint: String,
+        /// The proxy's answer, when it gave one that tells (`407 Proxy Authentication
+        /// Required`).
+        status: Option<StatusCode>,
+        /// What failed, in words.
+        message: String,
+        /// The underlying error, when there is one.
+        #[source]
+        source: Option<BoxError>,
+    },
+
     /// The token endpoint answered with a success status, but the response cannot be used
     /// (missing `access_token`, a `token_type` other than Bearer, no expiry and no default, …).
     #[error("unusable token response: {0}")]
@@ -145,7 +163,8 @@ impl Error {
     /// `invalid_client`, `unauthorized_client`, `invalid_scope`, `access_denied`,
     /// `invalid_grant`, `unsupported_grant_type` and `invalid_request`; other 4xx answers without
     /// a code (except 408 and 429); unusable token responses; configuration errors and invalid
-    /// tokens. A cache backs off long after these instead of retrying fast.
+    /// tokens; a proxy that wants credentials it was not given (or refused those it was). A
+    /// cache backs off long after these instead of retrying fast.
     pub fn is_retryable(&self) -> bool {
         match self {
             Error::TokenEndpoint { status, code, .. } => match code {
@@ -157,6 +176,9 @@ impl Error {
                 }
                 Some(_) => true,
             },
+            Error::Proxy { status, .. } => {
+                *status != Some(StatusCode::PROXY_AUTHENTICATION_REQUIRED)
+            }
             Error::Transport { .. } | Error::Mounted { .. } | Error::Internal(_) => true,
             Error::InvalidResponse(_) | Error::Config { .. } | Error::InvalidToken(_) => false,
         }
@@ -176,6 +198,7 @@ impl Error {
             } => code.static_str(),
             Error::TokenEndpoint { code: None, .. } => "http_error",
             Error::Transport { .. } => "transport",
+            Error::Proxy { .. } => "proxy",
             Error::InvalidResponse(_) => "invalid_response",
             Error::Config { .. } => "config",
             Error::InvalidToken(_) => "invalid_token",

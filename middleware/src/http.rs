@@ -4,6 +4,11 @@
 //! or the system's native roots), HTTP/1.1, a request timeout that covers connecting, sending
 //! and reading the whole response, and a limit on the response size.
 //!
+//! It honours `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY` (and their lower-case
+//! forms) by default, tunnelling to `https://` endpoints with `CONNECT`;
+//! [`HttpClientBuilder::proxy`] overrides them with a [`Proxy`] of its own, or
+//! [`Proxy::none`]. See [`proxy`] for the rules.
+//!
 //! ```
 //! use std::time::Duration;
 //! use clientcreds::HttpClient;
@@ -22,10 +27,14 @@ use http_body_util::{BodyExt, Full, Limited};
 use hyper_rustls::builderstates::WantsSchemes;
 use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use crate::Error;
+
+pub mod proxy;
+
+pub use proxy::Proxy;
+use proxy::{ProxyConnector, ProxyError, Route};
 
 /// The default timeout of one token request.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -35,41 +44,59 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 256 * 1024;
 /// The HTTP client used for token requests. Cheap to clone (clones share connections).
 #[derive(Clone)]
 pub struct HttpClient {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: Client<HttpsConnector<ProxyConnector>, Full<Bytes>>,
+    proxy: Proxy,
     timeout: Duration,
     max_response_bytes: usize,
 }
 
 impl HttpClient {
-    /// A client with Mozilla's webpki roots and the default timeout.
+    /// A client with Mozilla's webpki roots, the default timeout, and the proxies of the
+    /// environment ([`Proxy::from_env`], read now).
     pub fn new() -> HttpClient {
         let builder = HttpsConnectorBuilder::new()
             .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
             .expect("the ring provider supports the default TLS versions");
-        HttpClient::from_parts(builder, DEFAULT_TIMEOUT, DEFAULT_MAX_RESPONSE_BYTES)
+        HttpClient::from_parts(
+            builder,
+            Proxy::from_env(),
+            DEFAULT_TIMEOUT,
+            DEFAULT_MAX_RESPONSE_BYTES,
+        )
     }
 
-    /// A builder for the timeout, the root certificates and the response size limit.
+    /// A builder for the timeout, the root certificates, the proxy and the response size limit.
     pub fn builder() -> HttpClientBuilder {
         HttpClientBuilder {
             timeout: DEFAULT_TIMEOUT,
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             roots: Roots::Webpki,
+            proxy: None,
         }
     }
 
     fn from_parts(
         builder: HttpsConnectorBuilder<WantsSchemes>,
+        proxy: Proxy,
         timeout: Duration,
         max_response_bytes: usize,
     ) -> Self {
-        let connector = builder.https_or_http().enable_http1().build();
+        let connector = builder
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(ProxyConnector::new(proxy.clone()));
         let client = Client::builder(TokioExecutor::new()).build(connector);
         HttpClient {
             client,
+            proxy,
             timeout,
             max_response_bytes,
         }
+    }
+
+    /// The proxies this client uses.
+    pub fn proxy(&self) -> &Proxy {
+        &self.proxy
     }
 
     /// The timeout of one request.
@@ -80,15 +107,43 @@ impl HttpClient {
     /// Sends one request and reads the whole response body, within the timeout and size limit.
     ///
     /// Any status is a successful result here; only transport failures are errors
-    /// ([`Error::Transport`], naming the endpoint without its query string).
+    /// ([`Error::Transport`], naming the endpoint without its query string), and failures of
+    /// the proxy on the way ([`Error::Proxy`], naming the proxy without its credentials; a
+    /// `407` from a proxy that forwards `http://` requests is one too).
     pub async fn send(
         &self,
-        request: http::Request<Full<Bytes>>,
+        mut request: http::Request<Full<Bytes>>,
     ) -> Result<http::Response<Bytes>, Error> {
         let endpoint = endpoint_of(request.uri());
         let limit = self.max_response_bytes;
+        let route = self.proxy.route(request.uri());
+        let (proxy, forwarded) = match &route {
+            Route::Direct => (None, None),
+            Route::Forward(intercept) => {
+                if let Some(value) = proxy::forward_authorization(intercept) {
+                    request
+                        .headers_mut()
+                        .insert(http::header::PROXY_AUTHORIZATION, value);
+                }
+                let shown = proxy::shown_uri(intercept.uri());
+                (Some(shown), Some(intercept.basic_auth().is_some()))
+            }
+            Route::Tunnel(intercept) => (Some(proxy::shown_uri(intercept.uri())), None),
+        };
+        if let Some(proxy) = &proxy {
+            tracing::debug!(proxy = %proxy, endpoint = %endpoint, "through a proxy");
+        }
         let exchange = async {
             let response = self.client.request(request).await.map_err(|e| {
+                if let Some(err) = find_proxy_error(&e) {
+                    return Error::Proxy {
+                        proxy: err.proxy.clone(),
+                        endpoint: endpoint.clone(),
+                        status: err.status,
+                        message: err.message.clone(),
+                        source: Some(Arc::new(e)),
+                    };
+                }
                 let message = if e.is_connect() {
                     format!("connection failed: {}", error_chain(&e))
                 } else {
@@ -96,6 +151,22 @@ impl HttpClient {
                 };
                 transport(&endpoint, message, Some(Arc::new(e)))
             })?;
+            if let (Some(proxy), Some(sent_credentials)) = (&proxy, forwarded)
+                && response.status() == http::StatusCode::PROXY_AUTHENTICATION_REQUIRED
+            {
+                return Err(Error::Proxy {
+                    proxy: proxy.clone(),
+                    endpoint: endpoint.clone(),
+                    status: Some(response.status()),
+                    message: if sent_credentials {
+                        proxy::AUTH_REFUSED
+                    } else {
+                        proxy::AUTH_REQUIRED
+                    }
+                    .to_owned(),
+                    source: None,
+                });
+            }
             let (parts, body) = response.into_parts();
             let body = Limited::new(body, limit).collect().await.map_err(|e| {
                 let message = if e.is::<http_body_util::LengthLimitError>() {
@@ -129,6 +200,7 @@ impl fmt::Debug for HttpClient {
         f.debug_struct("HttpClient")
             .field("timeout", &self.timeout)
             .field("max_response_bytes", &self.max_response_bytes)
+            .field("proxy", &self.proxy)
             .finish_non_exhaustive()
     }
 }
@@ -145,6 +217,7 @@ pub struct HttpClientBuilder {
     timeout: Duration,
     max_response_bytes: usize,
     roots: Roots,
+    proxy: Option<Proxy>,
 }
 
 impl fmt::Debug for HttpClientBuilder {
@@ -152,6 +225,7 @@ impl fmt::Debug for HttpClientBuilder {
         f.debug_struct("HttpClientBuilder")
             .field("timeout", &self.timeout)
             .field("max_response_bytes", &self.max_response_bytes)
+            .field("proxy", &self.proxy)
             .finish_non_exhaustive()
     }
 }
@@ -182,6 +256,14 @@ impl HttpClientBuilder {
         self
     }
 
+    /// The proxies to use, instead of the environment's: [`Proxy::url`] for one proxy,
+    /// [`Proxy::none`] to connect directly. Without this, [`Proxy::from_env`] is read when the
+    /// client is built.
+    pub fn proxy(mut self, proxy: Proxy) -> Self {
+        self.proxy = Some(proxy);
+        self
+    }
+
     /// Builds the client. Fails only when native roots were asked for and cannot be loaded,
     /// or the timeout is zero.
     pub fn build(self) -> Result<HttpClient, Error> {
@@ -208,6 +290,7 @@ impl HttpClientBuilder {
         };
         Ok(HttpClient::from_parts(
             builder,
+            self.proxy.unwrap_or_else(Proxy::from_env),
             self.timeout,
             self.max_response_bytes,
         ))
@@ -230,6 +313,18 @@ fn transport(endpoint: &str, message: String, source: Option<crate::error::BoxEr
         message,
         source,
     }
+}
+
+/// The proxy failure in an error's source chain, if any.
+fn find_proxy_error<'a>(err: &'a (dyn std::error::Error + 'static)) -> Option<&'a ProxyError> {
+    let mut source = Some(err);
+    while let Some(inner) = source {
+        if let Some(found) = inner.downcast_ref::<ProxyError>() {
+            return Some(found);
+        }
+        source = inner.source();
+    }
+    None
 }
 
 /// The error and its sources, joined with ": ".

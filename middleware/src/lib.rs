@@ -52,7 +52,7 @@ pub use credentials::{
     BasicEncoding, CacheKey, ClientAuth, ClientCredentials, ClientCredentialsBuilder,
 };
 pub use error::{Error, MAX_RETRY_AFTER, OAuthErrorCode};
-pub use http::{HttpClient, HttpClientBuilder};
+pub use http::{HttpClient, HttpClientBuilder, Proxy};
 pub use provider::{Env, Provider};
 pub use request::{TOKEN_REQUEST_DURATION, TOKEN_REQUESTS, basic_authorization};
 pub use source::{ClientCredentialsSource, MountedToken, StaticToken, TokenSource};
