@@ -390,13 +390,16 @@ impl ProxyError {
                 message.to_owned(),
             )
         } else if text.contains("unsuccessful") {
-            (
-                None,
-                "the proxy refused to open a CONNECT tunnel to the endpoint (it answered with a \
-                 status other than 200: an access rule, a port it does not tunnel to, or an \
-                 endpoint it cannot reach)"
-                    .to_owned(),
-            )
+            let mut message = "the proxy refused to open a CONNECT tunnel to the endpoint (it \
+                answered with a status other than 200: an access rule, a port it does not tunnel \
+                to, or an endpoint it cannot reach)"
+                .to_owned();
+            if intercept.basic_auth().is_some() {
+                message.push_str(
+                    "; some proxies refuse wrong credentials so: check those of the proxy URL",
+                );
+            }
+            (None, message)
         } else if text.contains("failed to create underlying connection") {
             (None, "could not connect to the proxy".to_owned())
         } else {
@@ -450,14 +453,15 @@ impl Service<Uri> for ProxyConnector {
                 if intercept.uri().scheme_str() != Some("http") {
                     return Err(ProxyError::unsupported(&intercept).into());
                 }
-                let io = http.call(intercept.uri().clone()).await.map_err(|e| {
-                    Box::new(ProxyError {
+                let io = http
+                    .call(intercept.uri().clone())
+                    .await
+                    .map_err(|e| ProxyError {
                         proxy: shown_uri(intercept.uri()),
                         status: None,
                         message: "could not connect to the proxy".to_owned(),
                         source: Some(e.into()),
-                    })
-                })?;
+                    })?;
                 Ok(ProxyStream { io, forward: true })
             }),
             Route::Tunnel(intercept) => Box::pin(async move {
@@ -471,7 +475,7 @@ impl Service<Uri> for ProxyConnector {
                 let io = tunnel
                     .call(dst)
                     .await
-                    .map_err(|e| Box::new(ProxyError::from_tunnel(&intercept, e.into())))?;
+                    .map_err(|e| ProxyError::from_tunnel(&intercept, e.into()))?;
                 Ok(ProxyStream { io, forward: false })
             }),
         }
