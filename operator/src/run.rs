@@ -46,7 +46,9 @@ pub struct Config {
     pub reporter: String,
     /// The event reporter's instance (pod name).
     pub instance: Option<String>,
-    /// The HTTP client for token and Azupay requests.
+    /// The HTTP client for token and Azupay requests. The default, `HttpClient::new()`, goes
+    /// through the proxies of `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` (and their lower-case
+    /// forms) as read when the config is made; `tests/proxy_env.rs` proves it.
     pub http: HttpClient,
     /// At most this many OAuthClients are reconciled at once (`0`: no limit). Bounds the
     /// operator's memory and its load on the API server and the providers when many
