@@ -18,7 +18,12 @@
 //!   [`for_resource`](ClientCredentialsSource::for_resource) derive sources for other keys of
 //!   the same client, and sources for the same key share one cache. [`BearerLayer`] puts the
 //!   tokens of any [`TokenSource`] on the requests of a tower client.
-//! - Secrets and tokens never appear in `Debug`, `Display`, errors or tracing fields.
+//! - [`HttpClient`] goes through the proxies of `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` by
+//!   default (`CONNECT` tunnels for `https://` endpoints, credentials from the proxy URL);
+//!   [`HttpClientBuilder::proxy`] sets a [`Proxy`] of its own or [`Proxy::none`]. A proxy
+//!   that cannot be reached or refuses is an [`Error::Proxy`] naming it.
+//! - Secrets, tokens and proxy credentials never appear in `Debug`, `Display`, errors or
+//!   tracing fields.
 //!
 //! ```
 //! use std::time::Duration;

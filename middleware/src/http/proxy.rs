@@ -9,10 +9,16 @@
 //! Credentials in the proxy URL (`http://user:password@proxy:3128`) are sent as
 //! `Proxy-Authorization: Basic …` and appear nowhere else: not in `Debug`, errors or traces.
 //!
-//! Parsing the variables and matching `NO_PROXY` is hyper-util's
-//! [`Matcher`](hyper_util::client::proxy::matcher::Matcher) (curl's rules: comma-separated
-//! domains that match their subdomains, IP addresses and CIDR ranges, `*` for all hosts), and
-//! the tunnel is hyper-util's [`Tunnel`](hyper_util::client::legacy::connect::proxy::Tunnel).
+//! Parsing the variables and matching `NO_PROXY` is hyper-util's [`Matcher`] (curl's rules:
+//! comma-separated domains that match their subdomains, IP addresses and CIDR ranges, `*` for
+//! all hosts), and the tunnel is hyper-util's [`Tunnel`]. The proxy itself is spoken to in
+//! plain HTTP: `https://` and SOCKS proxy URLs are refused.
+//!
+//! A proxy that cannot be reached, or refuses (`407 Proxy Authentication Required`, a
+//! `CONNECT` it will not open), fails the request with [`Error::Proxy`], which names the proxy
+//! (never its credentials) and the endpoint; nothing reaches the endpoint. A proxy that
+//! forwards an `http://` request and answers it with an error of its own other than `407` cannot
+//! be told from the endpoint: that answer is the endpoint's, as with curl.
 //!
 //! ```
 //! use clientcreds::{HttpClient, Proxy};
