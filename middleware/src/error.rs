@@ -370,6 +370,24 @@ mod tests {
         assert!(endpoint(429, None).is_retryable());
         assert!(!endpoint(403, None).is_retryable());
         assert!(!Error::config("token_url", "x").is_retryable());
+        let proxy = |status: Option<u16>| Error::Proxy {
+            proxy: "http://proxy.example.com:3128".into(),
+            endpoint: "https://auth.example.com/token".into(),
+            status: status.map(|s| StatusCode::from_u16(s).unwrap()),
+            message: "the proxy requires credentials".into(),
+            source: None,
+        };
+        assert!(
+            !proxy(Some(407)).is_retryable(),
+            "a person must add credentials"
+        );
+        assert!(proxy(None).is_retryable());
+        assert_eq!(proxy(None).kind(), "proxy");
+        assert_eq!(
+            proxy(Some(407)).to_string(),
+            "could not reach https://auth.example.com/token through the proxy \
+             http://proxy.example.com:3128: the proxy requires credentials"
+        );
         assert!(!Error::InvalidResponse("x".into()).is_retryable());
     }
 

@@ -133,6 +133,11 @@ impl HttpClient {
         if let Some(proxy) = &proxy {
             tracing::debug!(proxy = %proxy, endpoint = %endpoint, "through a proxy");
         }
+        // Transport errors after the proxy let the request through say which proxy it was.
+        let via = proxy
+            .as_deref()
+            .map(|proxy| format!(" (through the proxy {proxy})"))
+            .unwrap_or_default();
         let exchange = async {
             let response = self.client.request(request).await.map_err(|e| {
                 if let Some(err) = find_proxy_error(&e) {
@@ -149,7 +154,7 @@ impl HttpClient {
                 } else {
                     format!("request failed: {}", error_chain(&e))
                 };
-                transport(&endpoint, message, Some(Arc::new(e)))
+                transport(&endpoint, message + &via, Some(Arc::new(e)))
             })?;
             if let (Some(proxy), Some(sent_credentials)) = (&proxy, forwarded)
                 && response.status() == http::StatusCode::PROXY_AUTHENTICATION_REQUIRED
@@ -174,7 +179,7 @@ impl HttpClient {
                 } else {
                     format!("reading the response body failed: {e}")
                 };
-                transport(&endpoint, message, None)
+                transport(&endpoint, message + &via, None)
             })?;
             Ok(http::Response::from_parts(parts, body.to_bytes()))
         };
@@ -182,7 +187,7 @@ impl HttpClient {
             Ok(result) => result,
             Err(_) => Err(transport(
                 &endpoint,
-                format!("no complete response within {:?}", self.timeout),
+                format!("no complete response within {:?}{via}", self.timeout),
                 None,
             )),
         }
@@ -394,6 +399,35 @@ mod tests {
             err.to_string().contains("no complete response within"),
             "{err}"
         );
+        server.abort();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_timeout_through_a_proxy_names_the_proxy_not_its_credentials() {
+        // A proxy that accepts the connection and never answers.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (_socket, _) = listener.accept().await.unwrap();
+            std::future::pending::<()>().await;
+        });
+        let http = HttpClient::builder()
+            .proxy(Proxy::url(&format!("http://u:hunter2@{addr}")).unwrap())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap();
+        let request = http::Request::post("http://auth.example.com/token")
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let err = http.send(request).await.unwrap_err();
+        assert!(matches!(err, Error::Transport { .. }), "{err:?}");
+        assert!(
+            err.to_string().ends_with(&format!(
+                "no complete response within 30s (through the proxy http://{addr})"
+            )),
+            "{err}"
+        );
+        assert!(!format!("{err} {err:?} {http:?}").contains("hunter2"));
         server.abort();
     }
 
