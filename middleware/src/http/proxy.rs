@@ -126,11 +126,11 @@ impl Proxy {
         V: AsRef<str>,
     {
         let vars: Vec<(K, V)> = vars.into_iter().collect();
-        let get = |names: [&str; 2]| -> Option<(&'static str, String)> {
-            names.iter().find_map(|wanted| {
+        let get = |names: [&'static str; 2]| -> Option<(&'static str, String)> {
+            names.into_iter().find_map(|wanted| {
                 vars.iter()
-                    .find(|(name, _)| name.as_ref() == *wanted)
-                    .map(|(_, value)| (static_name(wanted), value.as_ref().to_owned()))
+                    .find(|(name, _)| name.as_ref() == wanted)
+                    .map(|(_, value)| (wanted, value.as_ref().to_owned()))
             })
         };
         if vars
@@ -286,15 +286,6 @@ impl fmt::Debug for Proxy {
         }
         s.finish()
     }
-}
-
-fn static_name(name: &str) -> &'static str {
-    [HTTP_VARS, HTTPS_VARS, ALL_VARS, NO_VARS]
-        .iter()
-        .flatten()
-        .find(|known| **known == name)
-        .copied()
-        .unwrap_or("proxy")
 }
 
 /// The proxy a URL names, as shown (scheme://host:port, no credentials), as hyper-util
