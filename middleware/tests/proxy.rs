@@ -3,7 +3,7 @@
 //! refused with a typed error that names the proxy, and with the proxy's credentials taken
 //! from its URL. The last test reads the real process environment, in a child process.
 //!
-//! Needs tinyproxy (`apt-get install -y tinyproxy-bin`; `./scripts/test` installs it).
+//! Needs tinyproxy (`apt-get install -y tinyproxy-bin`; `scripts/install-tinyproxy`, run by `./scripts/test`, installs it).
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 

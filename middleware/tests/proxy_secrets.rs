@@ -5,7 +5,7 @@
 //!
 //! Alone in its binary: the tracing subscriber and the metrics recorder are thread-local, and
 //! another test running in parallel without them could cache callsite interest as "never".
-//! Needs tinyproxy (`apt-get install -y tinyproxy-bin`; `./scripts/test` installs it).
+//! Needs tinyproxy (`apt-get install -y tinyproxy-bin`; `scripts/install-tinyproxy`, run by `./scripts/test`, installs it).
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 

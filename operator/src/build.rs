@@ -592,7 +592,12 @@ pub fn build_status(
         allowed_scopes: input.allowed_scopes,
         ttl_seconds: input.ttl_seconds,
         tokens: token_statuses,
-        next_expiry: expiries.into_iter().min().map(|e| e.to_string()),
+        // whole seconds, rounded down: the printer column reads `2026-12-02T15:07:58Z`
+        next_expiry: expiries.into_iter().min().map(|e| {
+            Timestamp::from_second(e.as_second())
+                .unwrap_or(e)
+                .to_string()
+        }),
         last_refresh_request: input.last_refresh_request,
     }
 }

@@ -301,7 +301,7 @@ pub struct OAuthClientStatus {
     /// One entry per token Secret.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tokens: Vec<TokenStatus>,
-    /// When the token that expires first expires (RFC 3339).
+    /// When the token that expires first expires (RFC 3339, UTC, whole seconds rounded down).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub next_expiry: Option<String>,
     /// The last value of the `clientcreds.dev/refresh` annotation that was acted on.

@@ -29,6 +29,7 @@ mod binaries;
 pub mod chart;
 pub mod container;
 mod control_plane;
+pub mod demo;
 mod eventually;
 pub mod five_providers;
 mod node;

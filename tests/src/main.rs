@@ -1,13 +1,18 @@
-//! `cargo run -p clientcreds-e2e -- up`: a local control plane for humans, until Ctrl-C.
+//! `cargo run -p clientcreds-e2e -- up`: a local control plane for humans, until Ctrl-C;
+//! `… -- demo`: the whole product on that control plane (what `scripts/demo` runs).
 
 use std::process::ExitCode;
 
 use clientcreds_e2e::{ControlPlane, bin_path};
 
-const USAGE: &str = "usage: clientcreds-e2e up
+const USAGE: &str = "usage: clientcreds-e2e up | demo [--no-wait]
 
   up    start etcd, kube-apiserver and kube-controller-manager on loopback, print the admin
         kubeconfig and a kubectl example, and run until Ctrl-C
+  demo  the cluster demo: control plane, a hollow node, the provider sandbox, the operator
+        installed with its Helm chart and run from its image, an OAuthClient per provider, a
+        Pod's mounted token refreshed, the layer on that token; runs until Ctrl-C (--no-wait:
+        cleans up at once). Needs scripts/build-image first (scripts/demo does it all).
 
 The binaries come from tests/control-plane/build.sh (see tests/README.md).";
 
@@ -21,6 +26,8 @@ async fn main() -> ExitCode {
         .as_slice()
     {
         ["up"] => up().await,
+        ["demo"] => demo(clientcreds_e2e::demo::Ending::WaitForCtrlC).await,
+        ["demo", "--no-wait"] => demo(clientcreds_e2e::demo::Ending::Immediately).await,
         ["-h" | "--help" | "help"] => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -61,6 +68,16 @@ async fn up() -> ExitCode {
         }
         Err(err) => {
             eprintln!("error: cannot wait for Ctrl-C: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn demo(ending: clientcreds_e2e::demo::Ending) -> ExitCode {
+    match clientcreds_e2e::demo::run(ending).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err}");
             ExitCode::FAILURE
         }
     }

@@ -26,7 +26,7 @@ pub fn tinyproxy_binary() -> PathBuf {
         .unwrap_or_else(|| {
             panic!(
                 "the proxy tests need tinyproxy, a real forward proxy: `{INSTALL}` \
-                 (./scripts/test installs it when run as root)"
+                 (scripts/install-tinyproxy, run by ./scripts/test, installs it as root)"
             )
         })
 }
