@@ -261,3 +261,36 @@ async fn every_value_set_passes_a_server_side_dry_run() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_yaml_install_applies_on_a_fresh_cluster() {
+    // README's path without Helm: the CRD, then the namespace, ServiceAccount and RBAC.
+    let cp = ControlPlane::start().await.unwrap();
+    let root = PathBuf::from(clientcreds_e2e::chart::REPO_DIR);
+    let out = cp
+        .tool("kubectl")
+        .unwrap()
+        .arg("apply")
+        .arg("-f")
+        .arg(root.join("crds/oauthclient.yaml"))
+        .arg("-f")
+        .arg(root.join("deploy/rbac.yaml"))
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kubectl apply on a fresh cluster:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sa: kube::Api<k8s_openapi::api::core::v1::ServiceAccount> =
+        kube::Api::namespaced(cp.admin_client(), NAMESPACE);
+    assert!(
+        sa.get(RELEASE).await.is_ok(),
+        "the operator's ServiceAccount"
+    );
+    // the identity it creates may do what the operator needs, and no more
+    let operator = cp.service_account_client(NAMESPACE, RELEASE).unwrap();
+    let secrets: kube::Api<k8s_openapi::api::core::v1::Secret> = kube::Api::all(operator);
+    assert!(secrets.list(&Default::default()).await.is_ok());
+}
