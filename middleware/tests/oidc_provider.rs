@@ -10,6 +10,8 @@
 
 #![allow(clippy::unwrap_used)] // tests may unwrap
 
+mod support;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -167,8 +169,13 @@ impl Drop for OidcProvider {
     }
 }
 
-/// An HTTP client trusting `ca`, optionally presenting `identity`.
+/// An HTTP client trusting `ca`, optionally presenting `identity`, connecting directly.
 fn http(ca: &Ca, identity: Option<ClientIdentity>) -> HttpClient {
+    http_via(ca, identity, clientcreds::Proxy::none())
+}
+
+/// An HTTP client trusting `ca`, optionally presenting `identity`, through `proxy`.
+fn http_via(ca: &Ca, identity: Option<ClientIdentity>, proxy: clientcreds::Proxy) -> HttpClient {
     let mut roots = rustls::RootCertStore::empty();
     for cert in rustls::pki_types::CertificateDer::pem_slice_iter(ca.pem.as_bytes()) {
         roots.add(cert.unwrap()).unwrap();
@@ -182,7 +189,7 @@ fn http(ca: &Ca, identity: Option<ClientIdentity>) -> HttpClient {
     .with_no_client_auth();
     let mut builder = HttpClient::builder()
         .tls_config(tls)
-        .proxy(clientcreds::Proxy::none())
+        .proxy(proxy)
         .timeout(Duration::from_secs(20));
     if let Some(identity) = identity {
         builder = builder.client_identity(identity);
@@ -379,6 +386,38 @@ async fn every_client_authentication_method_against_oidc_provider() {
         .build()
         .unwrap();
     assert_invalid_client(&credentials.request_token(&mtls).await.unwrap_err());
+
+    // Both through a real forward proxy: the certificate is presented inside the CONNECT
+    // tunnel, and the assertion travels in the tunnelled body.
+    let proxy = support::Tinyproxy::start("");
+    let (cert, key) = client_ca.issue("mtls-client", &["mtls-client"]);
+    let identity = ClientIdentity::from_pem(cert.as_bytes(), key.as_bytes()).unwrap();
+    let proxied = http_via(
+        &ca,
+        Some(identity),
+        clientcreds::Proxy::url(&proxy.url()).unwrap(),
+    );
+    let credentials = ClientCredentials::tls_client_auth(server.token_url(), "mtls-client")
+        .build()
+        .unwrap();
+    credentials.request_token(&proxied).await.unwrap();
+    let credentials =
+        ClientCredentials::private_key_jwt(server.token_url(), "ec-client", es256.clone())
+            .build()
+            .unwrap();
+    credentials.request_token(&proxied).await.unwrap();
+    // One tunnel: the second request reuses the pooled, already authenticated connection.
+    let tunnels: Vec<_> = proxy
+        .requests()
+        .into_iter()
+        .filter(|r| r.starts_with("CONNECT "))
+        .collect();
+    assert_eq!(
+        tunnels,
+        [format!("CONNECT 127.0.0.1:{} HTTP/1.1", server.port)],
+        "{}",
+        proxy.log()
+    );
 
     // The server's own account: every success was authenticated with the registered method.
     let events = server.events();
