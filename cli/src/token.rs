@@ -379,7 +379,7 @@ fn build(
             key = key.with_algorithm(alg).map_err(config_failure)?;
         }
         if let Some(kid) = &args.key_id {
-            key = key.key_id(kid.clone());
+            key = key.with_key_id(kid.clone());
         }
         builder = builder.signing_key(key);
     }

@@ -20,7 +20,7 @@
 //!
 //! # let pem = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap().serialize_pem();
 //! // let pem = std::fs::read("client-key.pem")?;
-//! let key = SigningKey::from_pem(pem.as_bytes())?.key_id("2026-01");
+//! let key = SigningKey::from_pem(pem.as_bytes())?.with_key_id("2026-01");
 //! assert_eq!(key.algorithm(), JwsAlgorithm::Es256);
 //!
 //! let credentials = ClientCredentials::private_key_jwt(
@@ -47,6 +47,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature::{self, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RsaKeyPair};
 use rustls::pki_types::PrivateKeyDer;
 use rustls::pki_types::pem::PemObject;
+use secrecy::{ExposeSecret, SecretSlice};
 
 use crate::Error;
 
@@ -176,13 +177,14 @@ impl SigningKey {
     /// file, never its contents.
     pub fn from_pem_file(path: impl AsRef<Path>) -> Result<SigningKey, Error> {
         let path = path.as_ref();
-        let pem = std::fs::read(path).map_err(|e| {
+        // Wiped from memory when dropped.
+        let pem = SecretSlice::from(std::fs::read(path).map_err(|e| {
             Error::config(
                 "private_key",
                 format!("cannot read {}: {e}", path.display()),
             )
-        })?;
-        SigningKey::from_pem(&pem).map_err(|err| match err {
+        })?);
+        SigningKey::from_pem(pem.expose_secret()).map_err(|err| match err {
             Error::Config { field, message } => Error::Config {
                 field,
                 message: format!("{}: {message}", path.display()),
@@ -214,7 +216,7 @@ impl SigningKey {
     }
 
     /// Sets the `kid` header, so the server picks the right key of the client's JWK set.
-    pub fn key_id(mut self, key_id: impl Into<String>) -> SigningKey {
+    pub fn with_key_id(mut self, key_id: impl Into<String>) -> SigningKey {
         self.key_id = Some(key_id.into());
         self
     }
@@ -225,7 +227,7 @@ impl SigningKey {
     }
 
     /// The `kid` header, if set.
-    pub fn get_key_id(&self) -> Option<&str> {
+    pub fn key_id(&self) -> Option<&str> {
         self.key_id.as_deref()
     }
 
@@ -337,7 +339,9 @@ mod tests {
         let pem = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
             .unwrap()
             .serialize_pem();
-        let key = SigningKey::from_pem(pem.as_bytes()).unwrap().key_id("k1");
+        let key = SigningKey::from_pem(pem.as_bytes())
+            .unwrap()
+            .with_key_id("k1");
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         let jws = key
             .assertion("client-1", "https://as/token", Duration::from_secs(60), now)

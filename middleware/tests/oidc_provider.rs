@@ -289,7 +289,7 @@ async fn every_client_authentication_method_against_oidc_provider() {
         .clone()
         .with_algorithm(JwsAlgorithm::Ps256)
         .unwrap()
-        .key_id("key-0");
+        .with_key_id("key-0");
     let es256 = SigningKey::from_pem(keys.es256.0.as_bytes()).unwrap();
     let eddsa = SigningKey::from_pem(keys.eddsa.0.as_bytes()).unwrap();
     for (id, key) in [

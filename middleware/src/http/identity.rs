@@ -25,6 +25,7 @@ use rustls::client::ResolvesClientCert;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
+use secrecy::{ExposeSecret, SecretSlice};
 
 use crate::Error;
 
@@ -82,8 +83,9 @@ impl ClientIdentity {
                 .map_err(|e| Error::config(field, format!("cannot read {}: {e}", path.display())))
         };
         let cert_pem = read("client_certificate", cert_chain)?;
-        let key_pem = read("client_key", key)?;
-        ClientIdentity::from_pem(&cert_pem, &key_pem).map_err(|err| match err {
+        // Wiped from memory when dropped.
+        let key_pem = SecretSlice::from(read("client_key", key)?);
+        ClientIdentity::from_pem(&cert_pem, key_pem.expose_secret()).map_err(|err| match err {
             Error::Config { field, message } => {
                 let path = if field == "client_key" {
                     key
