@@ -102,7 +102,8 @@ impl HttpClient {
     }
 
     /// Whether this client presents a TLS client certificate
-    /// ([`HttpClientBuilder::client_identity`]).
+    /// ([`HttpClientBuilder::client_identity`], or one in the rustls configuration given to
+    /// [`HttpClientBuilder::tls_config`]).
     pub fn has_client_identity(&self) -> bool {
         self.has_identity
     }
@@ -300,7 +301,9 @@ impl HttpClientBuilder {
         if self.timeout.is_zero() {
             return Err(Error::config("timeout", "must be longer than zero"));
         }
-        let has_identity = self.identity.is_some();
+        // A tls_config of the caller's may carry a client certificate of its own.
+        let has_identity = self.identity.is_some()
+            || matches!(&self.roots, Roots::Custom(config) if config.client_auth_cert_resolver.has_certs());
         let builder = HttpsConnectorBuilder::new();
         let builder = match (self.roots, self.identity) {
             (roots, Some(identity)) => {

@@ -355,6 +355,31 @@ async fn every_client_authentication_method_against_oidc_provider() {
     let token = source.token().await.unwrap();
     assert_eq!(token.scope(), Some("api:read"));
 
+    // The certificate may also come in a rustls configuration of the caller's.
+    let (cert, key) = client_ca.issue("mtls-client", &["mtls-client"]);
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from_pem_slice(ca.pem.as_bytes()).unwrap())
+        .unwrap();
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_client_auth_cert(
+        vec![rustls::pki_types::CertificateDer::from_pem_slice(cert.as_bytes()).unwrap()],
+        rustls::pki_types::PrivateKeyDer::from_pem_slice(key.as_bytes()).unwrap(),
+    )
+    .unwrap();
+    let own = HttpClient::builder()
+        .tls_config(tls)
+        .proxy(clientcreds::Proxy::none())
+        .build()
+        .unwrap();
+    assert!(own.has_client_identity());
+    credentials.request_token(&own).await.unwrap();
+
     // Without a client certificate: refused before any request.
     let err = credentials.request_token(&plain).await.unwrap_err();
     assert!(
