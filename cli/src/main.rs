@@ -9,10 +9,15 @@
 //!     --client-secret-env PAYU_SECRET --scope read_payment_links       # one token as JSON
 //! clientcreds token --token-url https://auth.example.com/oauth2/token --client-id app \
 //!     --auth post --client-secret-file /run/secrets/app --output header
+//! clientcreds token --token-url https://auth.example.com/oauth2/token --client-id app \
+//!     --private-key-file app-key.pem --key-id 2026-01                  # private_key_jwt
+//! clientcreds token --token-url https://mtls.example.com/oauth2/token --client-id app \
+//!     --client-cert-file app.pem --client-key-file app-key.pem         # tls_client_auth
 //! ```
 //!
 //! `token` reads the client secret from `--client-secret-env VAR`, `--client-secret-file PATH`
-//! or standard input, never from an argument. It prints
+//! or standard input, never from an argument; keys and certificates only from files
+//! (`--private-key-file`, `--client-cert-file`, `--client-key-file`, `--ca-file`). It prints
 //! `{"access_token","token_type","expires_in","expires_at","scope"}` (`--output json`, the
 //! default), `Authorization: Bearer …` (`--output header`) or the bare token (`--output token`).
 //! On failure it exits non-zero with one line on stderr: the HTTP status and the OAuth error

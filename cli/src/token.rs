@@ -2,13 +2,22 @@
 //!
 //! The client secret never comes from a command-line argument (which `ps` shows to every user
 //! and the shell keeps in its history): it is read from an environment variable
-//! (`--client-secret-env`), a file (`--client-secret-file`) or standard input.
+//! (`--client-secret-env`), a file (`--client-secret-file`) or standard input. Keys and
+//! certificates come from files only: `--private-key-file` (private_key_jwt, RFC 7523) and
+//! `--client-cert-file` with `--client-key-file` (tls_client_auth, RFC 8705); with either, no
+//! secret is read.
 
 use std::io::{IsTerminal, Read};
 use std::path::PathBuf;
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
 
 use clap::ValueEnum;
-use clientcreds::{ClientAuth, ClientCredentials, ClientCredentialsBuilder, HttpClient, Provider};
+use clientcreds::{
+    ClientAuth, ClientCredentials, ClientCredentialsBuilder, ClientIdentity, HttpClient,
+    JwsAlgorithm, Provider, SigningKey,
+};
 use secrecy::{ExposeSecret, SecretString};
 
 /// How the client authenticates to the token endpoint.
@@ -20,6 +29,11 @@ pub(crate) enum Auth {
     Post,
     /// A JSON body with `client_id`, `client_secret` and the other parameters.
     Json,
+    /// A JWT signed with --private-key-file (private_key_jwt, RFC 7523).
+    PrivateKeyJwt,
+    /// The client certificate of --client-cert-file (tls_client_auth, RFC 8705).
+    #[value(name = "tls-client-auth")]
+    TlsClient,
 }
 
 impl From<Auth> for ClientAuth {
@@ -28,6 +42,8 @@ impl From<Auth> for ClientAuth {
             Auth::Basic => ClientAuth::Basic,
             Auth::Post => ClientAuth::Post,
             Auth::Json => ClientAuth::Json,
+            Auth::PrivateKeyJwt => ClientAuth::PrivateKeyJwt,
+            Auth::TlsClient => ClientAuth::TlsClientAuth,
         }
     }
 }
@@ -56,7 +72,11 @@ Examples:
   clientcreds token --provider payu --client-id my-client --client-secret-env PAYU_SECRET \\
       --scope read_payment_links
   clientcreds token --token-url https://auth.example.com/oauth2/token --client-id app \\
-      --auth post --client-secret-file /run/secrets/app --output header")]
+      --auth post --client-secret-file /run/secrets/app --output header
+  clientcreds token --token-url https://auth.example.com/oauth2/token --client-id app \\
+      --private-key-file /run/secrets/app-key.pem --key-id 2026-01
+  clientcreds token --token-url https://mtls.auth.example.com/oauth2/token --client-id app \\
+      --client-cert-file app.pem --client-key-file /run/secrets/app-key.pem")]
 pub(crate) struct Args {
     /// A preset for a seed provider: it supplies the token URL (Autopay, PayU test), client
     /// authentication and audience. Azupay, Pyng and Afterpay have per-client hosts, so they
@@ -79,10 +99,37 @@ pub(crate) struct Args {
     /// Not supported: a secret on the command line leaks through `ps` and shell history.
     #[arg(long, hide = true, num_args = 0..=1, allow_hyphen_values = true, value_name = "SECRET")]
     client_secret: Option<Option<String>>,
-    /// Client authentication: basic (Authorization header), post (form body) or json (JSON
-    /// body). Default: the preset's, else basic.
+    /// Client authentication: basic (Authorization header), post (form body), json (JSON
+    /// body), private-key-jwt or tls-client-auth. Default: private-key-jwt with
+    /// --private-key-file, tls-client-auth with --client-cert-file, else the preset's, else
+    /// basic.
     #[arg(long, value_enum, value_name = "METHOD")]
     auth: Option<Auth>,
+    /// private_key_jwt: sign a new client assertion for the request with the PEM private key in
+    /// this file (PKCS#8 RSA, P-256 or Ed25519; PKCS#1 RSA). No client secret is read.
+    #[arg(long, value_name = "PEM")]
+    private_key_file: Option<PathBuf>,
+    /// The assertion's algorithm: RS256 or PS256 for an RSA key (default RS256); ES256 and
+    /// EdDSA follow from the key.
+    #[arg(long, value_name = "ALG", requires = "private_key_file", value_parser = parse_alg)]
+    jwt_alg: Option<JwsAlgorithm>,
+    /// The `kid` header of the assertion.
+    #[arg(long, value_name = "KID", requires = "private_key_file")]
+    key_id: Option<String>,
+    /// The `aud` claim of the assertion (default: the token URL).
+    #[arg(long, value_name = "AUD", requires = "private_key_file")]
+    assertion_audience: Option<String>,
+    /// Present this PEM certificate (chain, the client's first) on the TLS connection;
+    /// tls_client_auth unless --auth or --private-key-file says otherwise.
+    #[arg(long, value_name = "PEM", requires = "client_key_file")]
+    client_cert_file: Option<PathBuf>,
+    /// The PEM private key of --client-cert-file.
+    #[arg(long, value_name = "PEM", requires = "client_cert_file")]
+    client_key_file: Option<PathBuf>,
+    /// Trust the PEM CA certificates in this file as well as Mozilla's roots (a token endpoint
+    /// with a private CA).
+    #[arg(long, value_name = "PEM")]
+    ca_file: Option<PathBuf>,
     /// A scope to request; repeat the flag (or separate with spaces) for several.
     #[arg(long = "scope", value_name = "SCOPE")]
     scopes: Vec<String>,
@@ -103,6 +150,13 @@ pub(crate) struct Args {
     /// scope), header (`Authorization: Bearer …`) or token (the bare token).
     #[arg(long, value_enum, default_value_t = Output::Json, value_name = "FORMAT")]
     output: Output,
+}
+
+fn parse_alg(s: &str) -> Result<JwsAlgorithm, String> {
+    s.parse::<JwsAlgorithm>().map_err(|e| match e {
+        clientcreds::Error::Config { message, .. } => message,
+        other => other.to_string(),
+    })
 }
 
 fn parse_provider(s: &str) -> Result<Provider, String> {
@@ -129,9 +183,25 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
              it on standard input"
         );
     }
-    let secret = read_secret(&args)?;
-    let credentials = build(&args, secret.clone())?;
-    let http = HttpClient::new();
+    let auth = auth_of(&args);
+    let secret = if matches!(auth, Some(Auth::PrivateKeyJwt | Auth::TlsClient)) {
+        if args.client_secret_env.is_some() || args.client_secret_file.is_some() {
+            anyhow::bail!(
+                "a client secret was given, but {} authenticates without one; drop \
+                 --client-secret-env/--client-secret-file or choose a secret method with --auth",
+                if auth == Some(Auth::PrivateKeyJwt) {
+                    "private_key_jwt"
+                } else {
+                    "tls_client_auth"
+                }
+            );
+        }
+        SecretString::from("")
+    } else {
+        read_secret(&args)?
+    };
+    let credentials = build(&args, auth, secret.clone())?;
+    let http = http_client(&args)?;
     let token = credentials
         .request_token(&http)
         .await
@@ -216,8 +286,75 @@ fn read_secret(args: &Args) -> anyhow::Result<SecretString> {
     Ok(SecretString::from(secret.to_owned()))
 }
 
+/// The client authentication the flags ask for: --auth, else what the key or certificate
+/// files imply, else the preset's (`None`).
+fn auth_of(args: &Args) -> Option<Auth> {
+    args.auth.or(if args.private_key_file.is_some() {
+        Some(Auth::PrivateKeyJwt)
+    } else if args.client_cert_file.is_some() {
+        Some(Auth::TlsClient)
+    } else {
+        None
+    })
+}
+
+/// The HTTP client: Mozilla's roots (plus --ca-file) and the --client-cert-file identity.
+fn http_client(args: &Args) -> anyhow::Result<HttpClient> {
+    let mut builder = HttpClient::builder();
+    if let Some(path) = &args.ca_file {
+        let mut roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        let pem = std::fs::read(path)
+            .map_err(|e| anyhow::anyhow!("--ca-file: cannot read {}: {e}", path.display()))?;
+        let mut added = 0;
+        for cert in rustls::pki_types::CertificateDer::pem_slice_iter(&pem) {
+            let cert = cert
+                .map_err(|_| anyhow::anyhow!("--ca-file: {} is not valid PEM", path.display()))?;
+            roots.add(cert).map_err(|e| {
+                anyhow::anyhow!(
+                    "--ca-file: {}: a certificate is unusable: {e}",
+                    path.display()
+                )
+            })?;
+            added += 1;
+        }
+        if added == 0 {
+            anyhow::bail!(
+                "--ca-file: {} holds no certificate (BEGIN CERTIFICATE)",
+                path.display()
+            );
+        }
+        let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        builder = builder.tls_config(config);
+    }
+    if let (Some(cert), Some(key)) = (&args.client_cert_file, &args.client_key_file) {
+        let identity = ClientIdentity::from_pem_files(cert, key).map_err(config_failure)?;
+        builder = builder.client_identity(identity);
+    }
+    builder.build().map_err(config_failure)
+}
+
+fn config_failure(e: clientcreds::Error) -> anyhow::Error {
+    match e {
+        clientcreds::Error::Config { field, message } => {
+            anyhow::anyhow!(one_line(&config_error(field, &message), ""))
+        }
+        other => anyhow::anyhow!(one_line(&other.to_string(), "")),
+    }
+}
+
 /// The credentials described by the flags.
-fn build(args: &Args, secret: SecretString) -> anyhow::Result<ClientCredentials> {
+fn build(
+    args: &Args,
+    auth: Option<Auth>,
+    secret: SecretString,
+) -> anyhow::Result<ClientCredentials> {
     let mut builder: ClientCredentialsBuilder = match args.provider {
         Some(provider) => provider.builder(args.client_id.clone(), secret),
         None => {
@@ -233,8 +370,21 @@ fn build(args: &Args, secret: SecretString) -> anyhow::Result<ClientCredentials>
     if let Some(url) = &args.token_url {
         builder = builder.token_url(url);
     }
-    if let Some(auth) = args.auth {
+    if let Some(auth) = auth {
         builder = builder.auth(auth.into());
+    }
+    if let Some(path) = &args.private_key_file {
+        let mut key = SigningKey::from_pem_file(path).map_err(config_failure)?;
+        if let Some(alg) = args.jwt_alg {
+            key = key.with_algorithm(alg).map_err(config_failure)?;
+        }
+        if let Some(kid) = &args.key_id {
+            key = key.with_key_id(kid.clone());
+        }
+        builder = builder.signing_key(key);
+    }
+    if let Some(audience) = &args.assertion_audience {
+        builder = builder.assertion_audience(audience.clone());
     }
     for scope in &args.scopes {
         builder = builder.scope(scope);
@@ -249,12 +399,7 @@ fn build(args: &Args, secret: SecretString) -> anyhow::Result<ClientCredentials>
         builder = builder.param(name.clone(), value.clone());
     }
     builder = builder.allow_insecure_http(args.allow_insecure_http);
-    builder.build().map_err(|e| match e {
-        clientcreds::Error::Config { field, message } => {
-            anyhow::anyhow!(one_line(&config_error(field, &message), ""))
-        }
-        other => anyhow::anyhow!(one_line(&other.to_string(), "")),
-    })
+    builder.build().map_err(config_failure)
 }
 
 /// A configuration error in terms of the command's flags.
@@ -268,12 +413,25 @@ fn config_error(field: &str, message: &str) -> String {
         "resource" => "--resource",
         "param" => "--param",
         "grant_type" => "--provider",
+        "private_key" => "--private-key-file",
+        "jwt_alg" => "--jwt-alg",
+        "assertion_audience" => "--assertion-audience",
+        "client_certificate" | "client_identity" => "--client-cert-file",
+        "client_key" => "--client-key-file",
         other => other,
     };
     let message = message
         .replace("allow_insecure_http(true)", "--allow-insecure-http")
         .replace(".token_url(..)", "--token-url URL")
         .replace(".scope(..)", "--scope SCOPE")
+        .replace(
+            "(ClientCredentials::private_key_jwt or .signing_key(..))",
+            "(--private-key-file PEM)",
+        )
+        .replace(
+            "build it with HttpClient::builder().client_identity(..)",
+            "give --client-cert-file and --client-key-file",
+        )
         .replace(
             "use the builder method of the same name",
             "use the flag of the same name",

@@ -27,6 +27,7 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
+use crate::assertion::{DEFAULT_ASSERTION_LIFETIME, SigningKey};
 use crate::{Error, HttpClient, Token};
 
 /// How the client authenticates to the token endpoint.
@@ -42,6 +43,15 @@ pub enum ClientAuth {
     /// A JSON body with `client_id`, `client_secret` and the other parameters,
     /// `Content-Type: application/json`. Autopay.
     Json,
+    /// `private_key_jwt` (RFC 7523 §2.2): a JWT signed with the client's private key, new for
+    /// every request, as `client_assertion` in the form body. Build such a client with
+    /// [`ClientCredentials::private_key_jwt`]; see [`assertion`](crate::assertion).
+    PrivateKeyJwt,
+    /// `tls_client_auth` (RFC 8705 §2.1): the client certificate on the TLS connection
+    /// authenticates the client; the form body carries `client_id`. The [`HttpClient`] must
+    /// present the certificate ([`HttpClientBuilder::client_identity`](crate::HttpClientBuilder::client_identity)).
+    /// Build such a client with [`ClientCredentials::tls_client_auth`].
+    TlsClientAuth,
 }
 
 /// How the client id and secret are encoded before base64 in [`ClientAuth::Basic`].
@@ -115,6 +125,11 @@ pub(crate) struct Inner {
     pub(crate) client_secret: SecretString,
     pub(crate) auth: ClientAuth,
     pub(crate) basic_encoding: BasicEncoding,
+    /// The key of [`ClientAuth::PrivateKeyJwt`].
+    pub(crate) signing_key: Option<SigningKey>,
+    /// The `aud` of client assertions; the token URL when `None`.
+    pub(crate) assertion_audience: Option<String>,
+    pub(crate) assertion_lifetime: Duration,
     /// The scopes in the order they were given (deduplicated).
     pub(crate) scopes: Vec<String>,
     pub(crate) params: Vec<(String, String)>,
@@ -151,6 +166,9 @@ impl ClientCredentials {
             client_secret,
             auth: ClientAuth::default(),
             basic_encoding: BasicEncoding::default(),
+            signing_key: None,
+            assertion_audience: None,
+            assertion_lifetime: DEFAULT_ASSERTION_LIFETIME,
             scopes: Vec::new(),
             audience: None,
             resource: None,
@@ -160,6 +178,71 @@ impl ClientCredentials {
             default_lifetime: None,
             rules: Rules::default(),
         }
+    }
+
+    /// Starts a builder for a client that authenticates with `private_key_jwt`
+    /// ([`ClientAuth::PrivateKeyJwt`]): every token request carries a new assertion signed
+    /// with `key`, for the audience `token_url` unless
+    /// [`assertion_audience`](ClientCredentialsBuilder::assertion_audience) says otherwise.
+    ///
+    /// ```
+    /// use clientcreds::ClientCredentials;
+    /// use clientcreds::assertion::{JwsAlgorithm, SigningKey};
+    ///
+    /// # let pem = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap().serialize_pem();
+    /// // let pem = std::fs::read("client-key.pem")?;
+    /// let key = SigningKey::from_pem(pem.as_bytes())?;
+    /// let credentials = ClientCredentials::private_key_jwt(
+    ///     "https://auth.example.com/oauth2/token",
+    ///     "my-client",
+    ///     key,
+    /// )
+    /// .assertion_audience("https://auth.example.com")
+    /// .assertion_lifetime(std::time::Duration::from_secs(30))
+    /// .build()?;
+    /// assert_eq!(credentials.client_id(), "my-client");
+    /// # Ok::<(), clientcreds::Error>(())
+    /// ```
+    pub fn private_key_jwt(
+        token_url: impl AsRef<str>,
+        client_id: impl Into<String>,
+        key: SigningKey,
+    ) -> ClientCredentialsBuilder {
+        let mut builder = Self::builder(token_url, client_id, SecretString::from(""));
+        builder.auth = ClientAuth::PrivateKeyJwt;
+        builder.signing_key = Some(key);
+        builder
+    }
+
+    /// Starts a builder for a client that authenticates with its TLS client certificate
+    /// ([`ClientAuth::TlsClientAuth`], RFC 8705 §2.1). The certificate is the
+    /// [`HttpClient`]'s: give it one with
+    /// [`HttpClientBuilder::client_identity`](crate::HttpClientBuilder::client_identity).
+    /// A token request over a client without one fails with [`Error::Config`].
+    ///
+    /// ```
+    /// use clientcreds::{ClientAuth, ClientCredentials, ClientIdentity, HttpClient};
+    ///
+    /// # let key = rcgen::KeyPair::generate().unwrap();
+    /// # let cert = rcgen::CertificateParams::new(vec!["client".into()]).unwrap().self_signed(&key).unwrap();
+    /// # let (cert_pem, key_pem) = (cert.pem(), key.serialize_pem());
+    /// // let (cert_pem, key_pem) = (std::fs::read("client.pem")?, std::fs::read("client-key.pem")?);
+    /// let identity = ClientIdentity::from_pem(cert_pem.as_bytes(), key_pem.as_bytes())?;
+    /// let http = HttpClient::builder().client_identity(identity).build()?;
+    /// let credentials = ClientCredentials::tls_client_auth(
+    ///     "https://mtls.auth.example.com/oauth2/token",
+    ///     "my-client",
+    /// )
+    /// .build()?;
+    /// assert_eq!(credentials.auth(), ClientAuth::TlsClientAuth);
+    /// # let _ = http;
+    /// # Ok::<(), clientcreds::Error>(())
+    /// ```
+    pub fn tls_client_auth(
+        token_url: impl AsRef<str>,
+        client_id: impl Into<String>,
+    ) -> ClientCredentialsBuilder {
+        Self::builder(token_url, client_id, SecretString::from("")).auth(ClientAuth::TlsClientAuth)
     }
 
     /// What distinguishes tokens: scopes (sorted, deduplicated), audience, resource.
@@ -249,6 +332,7 @@ impl fmt::Debug for ClientCredentials {
             .field("client_id", &inner.client_id)
             .field("client_secret", &"[redacted]")
             .field("auth", &inner.auth)
+            .field("signing_key", &inner.signing_key)
             .field("scopes", &inner.scopes)
             .field("audience", &inner.cache_key.audience)
             .field("resource", &inner.cache_key.resource)
@@ -270,6 +354,9 @@ pub struct ClientCredentialsBuilder {
     client_secret: SecretString,
     auth: ClientAuth,
     basic_encoding: BasicEncoding,
+    signing_key: Option<SigningKey>,
+    assertion_audience: Option<String>,
+    assertion_lifetime: Duration,
     scopes: Vec<String>,
     audience: Option<String>,
     resource: Option<String>,
@@ -287,6 +374,7 @@ impl fmt::Debug for ClientCredentialsBuilder {
             .field("client_id", &self.client_id)
             .field("client_secret", &"[redacted]")
             .field("auth", &self.auth)
+            .field("signing_key", &self.signing_key)
             .field("scopes", &self.scopes)
             .field("audience", &self.audience)
             .field("resource", &self.resource)
@@ -299,6 +387,8 @@ const RESERVED_PARAMS: &[&str] = &[
     "grant_type",
     "client_id",
     "client_secret",
+    "client_assertion",
+    "client_assertion_type",
     "scope",
     "audience",
     "resource",
@@ -316,6 +406,28 @@ impl ClientCredentialsBuilder {
     /// How the client authenticates (default [`ClientAuth::Basic`]).
     pub fn auth(mut self, auth: ClientAuth) -> Self {
         self.auth = auth;
+        self
+    }
+
+    /// The key that signs the client assertions of [`ClientAuth::PrivateKeyJwt`] (set by
+    /// [`ClientCredentials::private_key_jwt`]).
+    pub fn signing_key(mut self, key: SigningKey) -> Self {
+        self.signing_key = Some(key);
+        self
+    }
+
+    /// The `aud` claim of client assertions (default: the token URL). Some servers want their
+    /// issuer identifier instead.
+    pub fn assertion_audience(mut self, audience: impl Into<String>) -> Self {
+        self.assertion_audience = Some(audience.into());
+        self
+    }
+
+    /// How long a client assertion is valid (`exp` − `iat`; default 60 s, at most 10 min).
+    /// Each token request signs a new one, so this only needs to cover the request itself and
+    /// clock skew.
+    pub fn assertion_lifetime(mut self, lifetime: Duration) -> Self {
+        self.assertion_lifetime = lifetime;
         self
     }
 
@@ -409,10 +521,33 @@ impl ClientCredentialsBuilder {
         if self.client_id.chars().any(char::is_control) {
             return Err(Error::config("client_id", "contains control characters"));
         }
-        if self.client_secret.expose_secret().is_empty() {
+        let uses_secret = matches!(
+            self.auth,
+            ClientAuth::Basic | ClientAuth::Post | ClientAuth::Json
+        );
+        if uses_secret && self.client_secret.expose_secret().is_empty() {
             return Err(Error::config(
                 "client_secret",
                 "is empty; pass the client secret the provider issued",
+            ));
+        }
+        if self.auth == ClientAuth::PrivateKeyJwt && self.signing_key.is_none() {
+            return Err(Error::config(
+                "private_key",
+                "is not set; private_key_jwt needs the client's private key \
+                 (ClientCredentials::private_key_jwt or .signing_key(..))",
+            ));
+        }
+        if self.assertion_lifetime.is_zero() || self.assertion_lifetime > Duration::from_secs(600) {
+            return Err(Error::config(
+                "assertion_lifetime",
+                "must be between 1 s and 10 min",
+            ));
+        }
+        if self.assertion_audience.as_deref() == Some("") {
+            return Err(Error::config(
+                "assertion_audience",
+                "is empty; leave it unset to use the token URL",
             ));
         }
         if self.auth == ClientAuth::Basic
@@ -474,6 +609,9 @@ impl ClientCredentialsBuilder {
                 client_secret: self.client_secret,
                 auth: self.auth,
                 basic_encoding: self.basic_encoding,
+                signing_key: self.signing_key,
+                assertion_audience: self.assertion_audience,
+                assertion_lifetime: self.assertion_lifetime,
                 scopes,
                 params: self.params,
                 headers,
@@ -757,5 +895,56 @@ mod tests {
         assert!(dbg.contains("[redacted]"));
         let b = format!("{:?}", builder("https://x/t"));
         assert!(!b.contains("s3cr3t-value"), "{b}");
+    }
+
+    #[test]
+    fn key_and_certificate_methods_need_no_secret_but_their_own_parts() {
+        let pem = rcgen::KeyPair::generate_for(&rcgen::PKCS_ED25519)
+            .unwrap()
+            .serialize_pem();
+        let key = SigningKey::from_pem(pem.as_bytes()).unwrap();
+        let c = ClientCredentials::private_key_jwt("https://x/t", "id", key.clone())
+            .build()
+            .unwrap();
+        assert_eq!(c.auth(), ClientAuth::PrivateKeyJwt);
+        assert!(!format!("{c:?}").contains(pem.lines().nth(1).unwrap()));
+        assert_eq!(
+            config_field(
+                ClientCredentials::builder("https://x/t", "id", "".into())
+                    .auth(ClientAuth::PrivateKeyJwt)
+                    .build()
+            ),
+            "private_key"
+        );
+        assert_eq!(
+            config_field(
+                ClientCredentials::private_key_jwt("https://x/t", "id", key.clone())
+                    .assertion_lifetime(Duration::from_secs(3600))
+                    .build()
+            ),
+            "assertion_lifetime"
+        );
+        assert_eq!(
+            config_field(
+                ClientCredentials::private_key_jwt("https://x/t", "id", key)
+                    .param("client_assertion", "x")
+                    .build()
+            ),
+            "param"
+        );
+        assert!(
+            ClientCredentials::tls_client_auth("https://x/t", "id")
+                .build()
+                .is_ok()
+        );
+        // A secret method still needs its secret.
+        assert_eq!(
+            config_field(
+                ClientCredentials::tls_client_auth("https://x/t", "id")
+                    .auth(ClientAuth::Post)
+                    .build()
+            ),
+            "client_secret"
+        );
     }
 }

@@ -31,8 +31,10 @@ use hyper_util::rt::TokioExecutor;
 
 use crate::Error;
 
+pub mod identity;
 pub mod proxy;
 
+pub use identity::ClientIdentity;
 pub use proxy::Proxy;
 use proxy::{ProxyConnector, ProxyError, Route};
 
@@ -48,6 +50,7 @@ pub struct HttpClient {
     proxy: Proxy,
     timeout: Duration,
     max_response_bytes: usize,
+    has_identity: bool,
 }
 
 impl HttpClient {
@@ -62,6 +65,7 @@ impl HttpClient {
             Proxy::from_env(),
             DEFAULT_TIMEOUT,
             DEFAULT_MAX_RESPONSE_BYTES,
+            false,
         )
     }
 
@@ -72,6 +76,7 @@ impl HttpClient {
             max_response_bytes: DEFAULT_MAX_RESPONSE_BYTES,
             roots: Roots::Webpki,
             proxy: None,
+            identity: None,
         }
     }
 
@@ -80,6 +85,7 @@ impl HttpClient {
         proxy: Proxy,
         timeout: Duration,
         max_response_bytes: usize,
+        has_identity: bool,
     ) -> Self {
         let connector = builder
             .https_or_http()
@@ -91,7 +97,15 @@ impl HttpClient {
             proxy,
             timeout,
             max_response_bytes,
+            has_identity,
         }
+    }
+
+    /// Whether this client presents a TLS client certificate
+    /// ([`HttpClientBuilder::client_identity`], or one in the rustls configuration given to
+    /// [`HttpClientBuilder::tls_config`]).
+    pub fn has_client_identity(&self) -> bool {
+        self.has_identity
     }
 
     /// The proxies this client uses.
@@ -206,6 +220,7 @@ impl fmt::Debug for HttpClient {
             .field("timeout", &self.timeout)
             .field("max_response_bytes", &self.max_response_bytes)
             .field("proxy", &self.proxy)
+            .field("client_identity", &self.has_identity)
             .finish_non_exhaustive()
     }
 }
@@ -223,6 +238,7 @@ pub struct HttpClientBuilder {
     max_response_bytes: usize,
     roots: Roots,
     proxy: Option<Proxy>,
+    identity: Option<ClientIdentity>,
 }
 
 impl fmt::Debug for HttpClientBuilder {
@@ -231,6 +247,7 @@ impl fmt::Debug for HttpClientBuilder {
             .field("timeout", &self.timeout)
             .field("max_response_bytes", &self.max_response_bytes)
             .field("proxy", &self.proxy)
+            .field("client_identity", &self.identity)
             .finish_non_exhaustive()
     }
 }
@@ -269,37 +286,92 @@ impl HttpClientBuilder {
         self
     }
 
+    /// The client certificate and key to present when a server asks for one (mutual TLS, as
+    /// `tls_client_auth` needs). Works with every choice of roots, a
+    /// [`tls_config`](Self::tls_config) of your own included (its client certificate, if any,
+    /// is replaced), and through proxies (the certificate goes inside the tunnel).
+    pub fn client_identity(mut self, identity: ClientIdentity) -> Self {
+        self.identity = Some(identity);
+        self
+    }
+
     /// Builds the client. Fails only when native roots were asked for and cannot be loaded,
     /// or the timeout is zero.
     pub fn build(self) -> Result<HttpClient, Error> {
         if self.timeout.is_zero() {
             return Err(Error::config("timeout", "must be longer than zero"));
         }
+        // A tls_config of the caller's may carry a client certificate of its own.
+        let has_identity = self.identity.is_some()
+            || matches!(&self.roots, Roots::Custom(config) if config.client_auth_cert_resolver.has_certs());
         let builder = HttpsConnectorBuilder::new();
-        let builder = match self.roots {
-            Roots::Webpki => builder
-                .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-                .map_err(|e| Error::config("tls", e.to_string()))?,
-            Roots::Custom(config) => builder.with_tls_config(*config),
-            Roots::Native => builder
-                .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
-                .map_err(|e| {
-                    Error::config(
-                        "native_roots",
-                        format!(
-                            "the system's root certificates cannot be loaded ({e}); install \
-                             ca-certificates or use the webpki roots"
-                        ),
-                    )
-                })?,
+        let builder = match (self.roots, self.identity) {
+            (roots, Some(identity)) => {
+                let mut config = match roots {
+                    Roots::Custom(config) => *config,
+                    Roots::Webpki => tls_config_with_roots(rustls::RootCertStore {
+                        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+                    })?,
+                    Roots::Native => tls_config_with_roots(native_root_store()?)?,
+                };
+                config.client_auth_cert_resolver = identity.resolver();
+                builder.with_tls_config(config)
+            }
+            (roots, None) => match roots {
+                Roots::Webpki => builder
+                    .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+                    .map_err(|e| Error::config("tls", e.to_string()))?,
+                Roots::Custom(config) => builder.with_tls_config(*config),
+                Roots::Native => builder
+                    .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
+                    .map_err(|e| native_roots_error(&e))?,
+            },
         };
         Ok(HttpClient::from_parts(
             builder,
             self.proxy.unwrap_or_else(Proxy::from_env),
             self.timeout,
             self.max_response_bytes,
+            has_identity,
         ))
     }
+}
+
+/// A rustls configuration with the `ring` provider and these roots, no client certificate.
+fn tls_config_with_roots(roots: rustls::RootCertStore) -> Result<rustls::ClientConfig, Error> {
+    Ok(rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| Error::config("tls", e.to_string()))?
+    .with_root_certificates(roots)
+    .with_no_client_auth())
+}
+
+/// The system's root certificates, as hyper-rustls loads them.
+fn native_root_store() -> Result<rustls::RootCertStore, Error> {
+    let loaded = rustls_native_certs::load_native_certs();
+    let mut roots = rustls::RootCertStore::empty();
+    let (added, _ignored) = roots.add_parsable_certificates(loaded.certs);
+    if added == 0 {
+        let reason = loaded
+            .errors
+            .first()
+            .map(|e| e.to_string())
+            .unwrap_or_else(|| "none found".into());
+        return Err(native_roots_error(&reason));
+    }
+    Ok(roots)
+}
+
+fn native_roots_error(reason: &dyn fmt::Display) -> Error {
+    Error::config(
+        "native_roots",
+        format!(
+            "the system's root certificates cannot be loaded ({reason}); install \
+             ca-certificates or use the webpki roots"
+        ),
+    )
 }
 
 /// Scheme, authority and path of a URI: never the query string.

@@ -6,7 +6,11 @@
 //!
 //! - [`ClientCredentials`] describes one client at one token endpoint: client authentication
 //!   (`Basic`, `Post` or `Json`), scopes, audience, resource, extra parameters and headers.
-//!   [`Provider`] presets build it for Azupay, Autopay, PayU, Pyng and Afterpay.
+//!   [`Provider`] presets build it for Azupay, Autopay, PayU, Pyng and Afterpay. Clients
+//!   that authenticate with a key or a certificate instead of a secret are built with
+//!   [`ClientCredentials::private_key_jwt`] (RFC 7523, a new assertion signed by a
+//!   [`SigningKey`] for every request) or [`ClientCredentials::tls_client_auth`] (RFC 8705,
+//!   over an [`HttpClient`] with a [`ClientIdentity`]).
 //! - [`ClientCredentials::request_token`] makes one token request over an [`HttpClient`] and
 //!   returns a [`Token`] — or a typed [`Error`] carrying the OAuth error code, HTTP status and
 //!   `retry_after`. Each request is a `tracing` span (`clientcreds.token_request`: endpoint
@@ -37,6 +41,7 @@
 #![warn(missing_docs)]
 #![deny(unreachable_pub)]
 
+pub mod assertion;
 pub mod azupay;
 pub mod bearer;
 pub mod cache;
@@ -50,6 +55,7 @@ pub mod source;
 pub mod telemetry;
 pub mod token;
 
+pub use assertion::{JwsAlgorithm, SigningKey};
 pub use azupay::AzupayConnectionDetails;
 pub use bearer::{Bearer, BearerError, BearerLayer};
 pub use cache::TokenCache;
@@ -57,7 +63,7 @@ pub use credentials::{
     BasicEncoding, CacheKey, ClientAuth, ClientCredentials, ClientCredentialsBuilder,
 };
 pub use error::{Error, MAX_RETRY_AFTER, OAuthErrorCode};
-pub use http::{HttpClient, HttpClientBuilder, Proxy};
+pub use http::{ClientIdentity, HttpClient, HttpClientBuilder, Proxy};
 pub use provider::{Env, Provider};
 pub use request::{TOKEN_REQUEST_DURATION, TOKEN_REQUESTS, basic_authorization};
 pub use source::{ClientCredentialsSource, MountedToken, StaticToken, TokenSource};

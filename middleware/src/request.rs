@@ -5,6 +5,8 @@
 //! | `Basic` | `Authorization: Basic base64(enc(id):enc(secret))` | form: `grant_type`, `scope`, `audience`, `resource`, extras |
 //! | `Post` | in the body | form: `grant_type`, `client_id`, `client_secret`, then as above |
 //! | `Json` | in the body | JSON: `client_id`, `client_secret`, `audience`, `grant_type`, `scope`, `resource`, extras |
+//! | `PrivateKeyJwt` | a new signed assertion in the body | form: `grant_type`, `client_id`, `client_assertion_type`, `client_assertion`, then as for `Basic` |
+//! | `TlsClientAuth` | the TLS client certificate | form: `grant_type`, `client_id`, then as for `Basic` |
 //!
 //! Form values are percent-encoded with a space as `%20` (never `+`); the unreserved characters
 //! and `:` and `/` stay as they are, so `scope=billing:customers:invite%20billing:customers:read`
@@ -21,6 +23,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use secrecy::{ExposeSecret, SecretString};
 use tracing::Instrument;
 
+use crate::assertion::JWT_BEARER_ASSERTION_TYPE;
 use crate::credentials::{BasicEncoding, ClientAuth};
 use crate::{ClientCredentials, Error, HttpClient, Token};
 
@@ -91,12 +94,39 @@ pub(crate) fn encode(credentials: &ClientCredentials) -> Result<http::Request<Fu
         .header(ACCEPT, HeaderValue::from_static("application/json"))
         .header(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
     let (content_type, body) = match inner.auth {
-        ClientAuth::Basic | ClientAuth::Post => {
+        ClientAuth::Basic
+        | ClientAuth::Post
+        | ClientAuth::PrivateKeyJwt
+        | ClientAuth::TlsClientAuth => {
             let mut body = String::new();
             form_pair(&mut body, "grant_type", "client_credentials");
             if inner.auth == ClientAuth::Post {
                 form_pair(&mut body, "client_id", &inner.client_id);
                 form_pair(&mut body, "client_secret", credentials.secret());
+            } else if inner.auth == ClientAuth::TlsClientAuth {
+                form_pair(&mut body, "client_id", &inner.client_id);
+            } else if inner.auth == ClientAuth::PrivateKeyJwt {
+                let key = inner.signing_key.as_ref().ok_or_else(|| {
+                    Error::config("private_key", "is not set for private_key_jwt")
+                })?;
+                let audience = inner
+                    .assertion_audience
+                    .as_deref()
+                    .unwrap_or(inner.token_url.as_str());
+                // A new assertion (new jti, iat, exp) for every request, retries included.
+                let assertion = key.assertion(
+                    &inner.client_id,
+                    audience,
+                    inner.assertion_lifetime,
+                    SystemTime::now(),
+                )?;
+                form_pair(&mut body, "client_id", &inner.client_id);
+                form_pair(
+                    &mut body,
+                    "client_assertion_type",
+                    JWT_BEARER_ASSERTION_TYPE,
+                );
+                form_pair(&mut body, "client_assertion", &assertion);
             } else {
                 let value = basic_authorization(
                     &inner.client_id,
@@ -220,6 +250,14 @@ async fn exchange(
     credentials: &ClientCredentials,
     http: &HttpClient,
 ) -> (Option<http::StatusCode>, Result<Token, Error>) {
+    if credentials.auth() == ClientAuth::TlsClientAuth && !http.has_client_identity() {
+        let err = Error::config(
+            "client_identity",
+            "tls_client_auth needs an HttpClient that presents the client certificate; build \
+             it with HttpClient::builder().client_identity(..)",
+        );
+        return (None, Err(err));
+    }
     let request = match encode(credentials) {
         Ok(request) => request,
         Err(err) => return (None, Err(err)),
@@ -399,6 +437,85 @@ mod tests {
         assert_eq!(
             body_of(request).await,
             "grant_type=client_credentials&audience=aud&resource=https://api.example.com/&tenant=a%20b"
+        );
+    }
+
+    #[tokio::test]
+    async fn private_key_jwt_sends_a_new_assertion_every_time() {
+        let pem = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)
+            .unwrap()
+            .serialize_pem();
+        let key = crate::SigningKey::from_pem(pem.as_bytes()).unwrap();
+        let c = ClientCredentials::private_key_jwt(
+            "https://auth.example.com/oauth2/token",
+            "client-7",
+            key,
+        )
+        .scope("a b")
+        .build()
+        .unwrap();
+        let mut assertions = Vec::new();
+        for _ in 0..2 {
+            let request = encode(&c).unwrap();
+            assert!(request.headers().get(AUTHORIZATION).is_none());
+            let body = body_of(request).await;
+            let form: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes())
+                .into_owned()
+                .collect();
+            let names: Vec<_> = form.iter().map(|(n, _)| n.as_str()).collect();
+            assert_eq!(
+                names,
+                [
+                    "grant_type",
+                    "client_id",
+                    "client_assertion_type",
+                    "client_assertion",
+                    "scope"
+                ]
+            );
+            assert_eq!(form[1].1, "client-7");
+            assert_eq!(form[2].1, JWT_BEARER_ASSERTION_TYPE);
+            let claims = form[3].1.split('.').nth(1).unwrap();
+            let claims: serde_json::Value = serde_json::from_slice(
+                &base64::engine::general_purpose::URL_SAFE_NO_PAD
+                    .decode(claims)
+                    .unwrap(),
+            )
+            .unwrap();
+            assert_eq!(claims["aud"], "https://auth.example.com/oauth2/token");
+            assert_eq!(claims["iss"], "client-7");
+            assert_eq!(claims["sub"], "client-7");
+            assert_eq!(
+                claims["exp"].as_u64().unwrap() - claims["iat"].as_u64().unwrap(),
+                60
+            );
+            assertions.push(form[3].1.clone());
+        }
+        assert_ne!(assertions[0], assertions[1], "an assertion is never reused");
+    }
+
+    #[tokio::test]
+    async fn tls_client_auth_sends_the_client_id_only() {
+        let c = ClientCredentials::tls_client_auth("https://auth.example.com/t", "client-9")
+            .build()
+            .unwrap();
+        let request = encode(&c).unwrap();
+        assert!(request.headers().get(AUTHORIZATION).is_none());
+        assert_eq!(
+            body_of(request).await,
+            "grant_type=client_credentials&client_id=client-9"
+        );
+        // Over a client without a certificate: a configuration error, nothing sent.
+        let err = c.request_token(&HttpClient::new()).await.unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::Config {
+                    field: "client_identity",
+                    ..
+                }
+            ),
+            "{err:?}"
         );
     }
 }
