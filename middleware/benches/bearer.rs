@@ -88,6 +88,10 @@ fn bench(c: &mut Criterion) {
     parts.bench_function("cache_cached_authorization", |b| {
         b.iter(|| black_box(cache.cached_authorization()))
     });
+    let fresh = cache.fresh_authorization().unwrap();
+    parts.bench_function("fresh_authorization_get", |b| {
+        b.iter(|| black_box(fresh.get().cloned()))
+    });
     let header = cache.cached_authorization().unwrap();
     parts.bench_function("header_value_clone", |b| {
         b.iter(|| black_box(header.clone()))

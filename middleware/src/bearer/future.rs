@@ -119,6 +119,13 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
+        // The hot path (a token was at hand, nothing to do on a 401): the inner future's
+        // answer as it is. Polling it again after it completed is the inner future's business.
+        if this.retry.is_none()
+            && let StateProj::Call { fut } = this.state.as_mut().project()
+        {
+            return fut.poll(cx).map_err(BearerError::Service);
+        }
         loop {
             let token = match this.state.as_mut().project() {
                 StateProj::Token { fut, ready } => match ready!(fut.as_mut().poll(cx)) {

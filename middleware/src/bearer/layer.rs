@@ -85,6 +85,7 @@ impl<S, P: Clone> Layer<S> for BearerLayer<P> {
             source: Arc::clone(&self.source),
             hosts: self.hosts.clone(),
             policy: self.policy.clone(),
+            fresh: None,
         }
     }
 }

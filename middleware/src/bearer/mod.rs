@@ -6,6 +6,10 @@
 //!
 //! - **Hot path**: the source has a valid cached token → the header is inserted (one clone of a
 //!   reference-counted, *sensitive* `HeaderValue`) and the inner service is called directly.
+//!   The service keeps the source's [`FreshAuthorization`](crate::cache::FreshAuthorization):
+//!   while the token is in its fresh window, a request costs one atomic load more than a static
+//!   header — no clock read, no call into the source (see
+//!   [`TokenCache`](crate::cache::TokenCache) for how exact the window is).
 //! - **Slow path**: no valid token → the request waits for one; the inner service that was
 //!   driven to readiness moves into the [`future::ResponseFuture`] (`mem::replace` with a clone,
 //!   as tower-http's `AsyncRequireAuthorization` does).

@@ -3,13 +3,14 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::header::AUTHORIZATION;
-use http::{Request, Response};
+use http::{HeaderValue, Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
 use super::future::ResponseFuture;
 use super::{BearerError, BearerLayer, HostAllowList, PassThrough, UnauthorizedPolicy};
 use crate::Error;
+use crate::cache::FreshAuthorization;
 use crate::source::TokenSource;
 
 /// A service that puts `Authorization: Bearer …` on every request. See the [module
@@ -20,6 +21,8 @@ pub struct Bearer<S, P = PassThrough> {
     pub(super) source: Arc<dyn TokenSource>,
     pub(super) hosts: Option<Arc<HostAllowList>>,
     pub(super) policy: P,
+    /// The source's header with its clock-free freshness check, kept between requests.
+    pub(super) fresh: Option<FreshAuthorization>,
 }
 
 impl<S> Bearer<S> {
@@ -57,7 +60,22 @@ impl<S, P> Bearer<S, P> {
             source: self.source,
             hosts: self.hosts,
             policy,
+            fresh: self.fresh,
         }
+    }
+
+    /// The header of a token in its fresh window: one atomic load while the kept
+    /// [`FreshAuthorization`] holds, a call into the source when it does not.
+    #[inline]
+    fn fresh_authorization(&mut self) -> Option<HeaderValue> {
+        if let Some(value) = self.fresh.as_ref().and_then(FreshAuthorization::get) {
+            return Some(value.clone());
+        }
+        self.fresh = self.source.fresh_authorization();
+        self.fresh
+            .as_ref()
+            .and_then(FreshAuthorization::get)
+            .cloned()
     }
 
     /// The inner service.
@@ -113,7 +131,9 @@ where
             return ResponseFuture::call(self.inner.call(request), None);
         }
         if !self.policy.invalidates()
-            && let Some(authorization) = self.source.cached_authorization()
+            && let Some(authorization) = self
+                .fresh_authorization()
+                .or_else(|| self.source.cached_authorization())
         {
             // The hottest path: nothing to remember for a 401.
             request.headers_mut().insert(AUTHORIZATION, authorization);

@@ -1,11 +1,11 @@
 //! Tokens from a token endpoint, cached: one cache per cache key.
 
-use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use super::{TokenFuture, TokenSource};
-use crate::cache::{CacheConfig, TokenCache, WeakTokenCache};
+use crate::cache::registry::Registry;
+use crate::cache::{CacheConfig, FreshAuthorization, TokenCache};
 use crate::{CacheKey, ClientCredentials, Error, HttpClient, Token};
 
 /// Tokens requested with [`ClientCredentials`] over an [`HttpClient`], held in a
@@ -51,46 +51,24 @@ pub struct ClientCredentialsSource {
 struct Family {
     http: HttpClient,
     config: CacheConfig,
-    /// Weak, so that a cache (and its refresh timer) lives only as long as a source uses it.
-    caches: Mutex<HashMap<CacheKey, Member>>,
-}
-
-struct Member {
-    credentials: Arc<ClientCredentials>,
-    cache: WeakTokenCache,
+    caches: Registry<CacheKey, Arc<ClientCredentials>>,
 }
 
 impl Family {
     /// The source for `credentials`' key: the cache already in use for that key, or a new one.
     fn source(self: &Arc<Self>, credentials: ClientCredentials) -> ClientCredentialsSource {
-        let mut caches = self.caches.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(member) = caches.get(credentials.cache_key())
-            && let Some(cache) = member.cache.upgrade()
-        {
-            return ClientCredentialsSource {
-                credentials: Arc::clone(&member.credentials),
-                cache,
-                family: Arc::clone(self),
+        let key = credentials.cache_key().clone();
+        let (credentials, cache) = self.caches.get_or_insert_with(&key, || {
+            let credentials = Arc::new(credentials);
+            let fetch_credentials = Arc::clone(&credentials);
+            let http = self.http.clone();
+            let fetch = move || {
+                let credentials = Arc::clone(&fetch_credentials);
+                let http = http.clone();
+                async move { credentials.request_token(&http).await }
             };
-        }
-        // Forget the keys nobody uses any more.
-        caches.retain(|_, member| member.cache.is_alive());
-        let credentials = Arc::new(credentials);
-        let fetch_credentials = Arc::clone(&credentials);
-        let http = self.http.clone();
-        let fetch = move || {
-            let credentials = Arc::clone(&fetch_credentials);
-            let http = http.clone();
-            async move { credentials.request_token(&http).await }
-        };
-        let cache = TokenCache::build(fetch, self.config.clone());
-        caches.insert(
-            credentials.cache_key().clone(),
-            Member {
-                credentials: Arc::clone(&credentials),
-                cache: cache.downgrade(),
-            },
-        );
+            (credentials, TokenCache::build(fetch, self.config.clone()))
+        });
         ClientCredentialsSource {
             credentials,
             cache,
@@ -127,7 +105,7 @@ impl ClientCredentialsSource {
         let family = Arc::new(Family {
             http,
             config,
-            caches: Mutex::default(),
+            caches: Registry::default(),
         });
         family.source(credentials)
     }
@@ -303,6 +281,10 @@ impl TokenSource for ClientCredentialsSource {
         self.cache.cached_authorization()
     }
 
+    fn fresh_authorization(&self) -> Option<FreshAuthorization> {
+        self.cache.fresh_authorization()
+    }
+
     fn token(&self) -> TokenFuture {
         Box::pin(self.cache.token())
     }
@@ -368,12 +350,7 @@ mod tests {
         // A new handle for the key gets a new cache; the dead entry is replaced.
         let again = root.for_scopes(["z"])?;
         assert!(again.cache.downgrade().is_alive());
-        let caches = root
-            .family
-            .caches
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        assert_eq!(caches.len(), 2);
+        assert_eq!(root.family.caches.len(), 2);
         Ok(())
     }
 

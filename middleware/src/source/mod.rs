@@ -35,6 +35,7 @@ use std::sync::Arc;
 use http::HeaderValue;
 
 use crate::Token;
+use crate::cache::FreshAuthorization;
 pub use crate::cache::TokenFuture;
 
 mod client_credentials;
@@ -64,6 +65,16 @@ pub trait TokenSource: Send + Sync + 'static {
         self.cached().map(|token| token.authorization().clone())
     }
 
+    /// The `Authorization` header value of the current token with a freshness check that a
+    /// service can keep and repeat for one atomic load per request (no clock read, no lock, no
+    /// call into the source): the layer's hottest path. `None` (the default) when the source
+    /// has no such check or the token is not in its fresh window; callers then use
+    /// [`cached_authorization`](TokenSource::cached_authorization). See
+    /// [`TokenCache`](crate::cache::TokenCache) for how exact the window is.
+    fn fresh_authorization(&self) -> Option<FreshAuthorization> {
+        None
+    }
+
     /// A valid token, waiting for a token request or a re-read when needed. The future does
     /// not borrow the source; dropping it does not cancel work other callers wait for.
     fn token(&self) -> TokenFuture;
@@ -87,6 +98,10 @@ impl<T: TokenSource + ?Sized> TokenSource for Arc<T> {
         (**self).cached_authorization()
     }
 
+    fn fresh_authorization(&self) -> Option<FreshAuthorization> {
+        (**self).fresh_authorization()
+    }
+
     fn token(&self) -> TokenFuture {
         (**self).token()
     }
@@ -103,6 +118,10 @@ impl TokenSource for crate::cache::TokenCache {
 
     fn cached_authorization(&self) -> Option<HeaderValue> {
         crate::cache::TokenCache::cached_authorization(self)
+    }
+
+    fn fresh_authorization(&self) -> Option<FreshAuthorization> {
+        crate::cache::TokenCache::fresh_authorization(self)
     }
 
     fn token(&self) -> TokenFuture {

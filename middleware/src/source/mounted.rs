@@ -153,6 +153,10 @@ impl TokenSource for MountedToken {
         self.cache.cached_authorization()
     }
 
+    fn fresh_authorization(&self) -> Option<crate::cache::FreshAuthorization> {
+        self.cache.fresh_authorization()
+    }
+
     fn token(&self) -> TokenFuture {
         Box::pin(self.cache.token())
     }
