@@ -19,6 +19,8 @@
 
 use std::collections::BTreeMap;
 
+use clientcreds::Token;
+use clientcreds::token_secret::{self, TokenSecretError};
 use jiff::Timestamp;
 use k8s_openapi::ByteString;
 use k8s_openapi::api::core::v1::Secret;
@@ -39,30 +41,19 @@ pub const MANAGER: &str = "clientcreds-operator";
 pub const OAUTHCLIENT_LABEL: &str = "clientcreds.dev/oauthclient";
 /// Label telling what a Secret holds: `token` or `credentials`.
 pub const ROLE_LABEL: &str = "clientcreds.dev/role";
-/// Token Secret annotation: when the operator refreshes it (RFC 3339).
-pub const REFRESH_AT_ANNOTATION: &str = "clientcreds.dev/refresh-at";
-/// Token Secret annotation: when the token was issued (RFC 3339).
-pub const ISSUED_AT_ANNOTATION: &str = "clientcreds.dev/issued-at";
-/// Token Secret annotation: a digest of the configuration the token was requested with.
-pub const CONFIG_HASH_ANNOTATION: &str = "clientcreds.dev/config-hash";
+pub use clientcreds::token_secret::{
+    CONFIG_HASH_ANNOTATION, ISSUED_AT_ANNOTATION, REFRESH_ANSWERED_ANNOTATION,
+    REFRESH_AT_ANNOTATION,
+};
 /// OAuthClient annotation: set or change its value to refresh all tokens now.
 pub const REFRESH_REQUEST_ANNOTATION: &str = "clientcreds.dev/refresh";
-/// Token Secret annotation: the value of the OAuthClient's refresh request that was in force
-/// when its token was requested, so a request is answered once per token Secret.
-pub const REFRESH_ANSWERED_ANNOTATION: &str = "clientcreds.dev/refresh-answered";
 /// Credentials Secret annotation: `pending` before the Azupay enable call, `enabled` after.
 pub const ENABLE_STATE_ANNOTATION: &str = "clientcreds.dev/enable-state";
 
-/// Keys of a token Secret.
+/// Keys of the operator's Secrets. A token Secret's keys are the middleware's
+/// [`token_secret`] format, re-exported here.
 pub mod keys {
-    /// The access token.
-    pub const ACCESS_TOKEN: &str = "access_token";
-    /// The token type (`Bearer`).
-    pub const TOKEN_TYPE: &str = "token_type";
-    /// Expiry, RFC 3339.
-    pub const EXPIRES_AT: &str = "expires_at";
-    /// Space-separated scopes.
-    pub const SCOPE: &str = "scope";
+    pub use clientcreds::token_secret::{ACCESS_TOKEN, EXPIRES_AT, SCOPE, TOKEN_TYPE};
     /// Credentials Secret: the OAuth 2.0 client id.
     pub const CLIENT_ID: &str = "client_id";
     /// Credentials Secret: the OAuth 2.0 client secret.
@@ -71,27 +62,43 @@ pub mod keys {
     pub const TOKEN_URL: &str = "token_url";
 }
 
-/// A token just received from the provider.
+/// A token just received from the provider, already encoded in the [`token_secret`] format
+/// (so a token whose expiry cannot be written is refused before anything is written).
 #[derive(Clone)]
 pub struct IssuedToken {
-    /// The access token.
-    pub access_token: SecretString,
-    /// Its type, usually `Bearer`.
-    pub token_type: String,
-    /// The scope the provider granted, if it said.
-    pub scope: Option<String>,
+    data: Vec<(&'static str, Vec<u8>)>,
     /// When it was received.
     pub issued_at: Timestamp,
     /// When it expires.
     pub expires_at: Timestamp,
 }
 
+impl IssuedToken {
+    /// Encodes `token`, received at `issued_at`, for the token Secret of `spec` (whose scopes
+    /// are written when the provider did not say which it granted).
+    pub fn new(
+        token: &Token,
+        spec: &TokenSecretSpec,
+        issued_at: Timestamp,
+    ) -> Result<IssuedToken, TokenSecretError> {
+        let data = token_secret::encode(token, Some(&spec.scopes.join(" ")))?;
+        let expires_at =
+            Timestamp::try_from(token.expires_at()).map_err(|e| TokenSecretError::Time {
+                key: keys::EXPIRES_AT,
+                message: e.to_string(),
+            })?;
+        Ok(IssuedToken {
+            data,
+            issued_at,
+            expires_at,
+        })
+    }
+}
+
 impl std::fmt::Debug for IssuedToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IssuedToken")
-            .field("access_token", &"[redacted]")
-            .field("token_type", &self.token_type)
-            .field("scope", &self.scope)
+            .field("data", &"[redacted]")
             .field("issued_at", &self.issued_at)
             .field("expires_at", &self.expires_at)
             .finish()
@@ -115,13 +122,8 @@ pub struct StoredToken {
 /// Reads a token Secret written by the operator; `None` when it holds no usable token.
 pub fn read_stored_token(secret: &Secret) -> Option<StoredToken> {
     let data = secret.data.as_ref()?;
-    if data.get(keys::ACCESS_TOKEN).is_none_or(|t| t.0.is_empty()) {
-        return None;
-    }
-    let expires_at = std::str::from_utf8(&data.get(keys::EXPIRES_AT)?.0)
-        .ok()?
-        .parse()
-        .ok()?;
+    let token = token_secret::decode(|key| data.get(key).map(|v| v.0.as_slice())).ok()?;
+    let expires_at = Timestamp::try_from(token.expires_at()).ok()?;
     let annotations = secret.metadata.annotations.as_ref();
     let annotation = |k: &str| annotations.and_then(|a| a.get(k));
     Some(StoredToken {
@@ -250,7 +252,6 @@ pub fn token_secret(
     config_hash: &str,
     refresh_request: Option<&str>,
 ) -> Secret {
-    let scope = token.scope.clone().unwrap_or_else(|| spec.scopes.join(" "));
     let mut annotations = BTreeMap::from([
         (REFRESH_AT_ANNOTATION.to_owned(), refresh_at.to_string()),
         (ISSUED_AT_ANNOTATION.to_owned(), token.issued_at.to_string()),
@@ -269,18 +270,13 @@ pub fn token_secret(
             ..ObjectMeta::default()
         },
         type_: Some("Opaque".into()),
-        data: Some(BTreeMap::from([
-            (
-                keys::ACCESS_TOKEN.to_owned(),
-                bytes(token.access_token.expose_secret()),
-            ),
-            (keys::TOKEN_TYPE.to_owned(), bytes(&token.token_type)),
-            (
-                keys::EXPIRES_AT.to_owned(),
-                bytes(&token.expires_at.to_string()),
-            ),
-            (keys::SCOPE.to_owned(), bytes(&scope)),
-        ])),
+        data: Some(
+            token
+                .data
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), ByteString(v.clone())))
+                .collect(),
+        ),
         ..Secret::default()
     }
 }
@@ -610,6 +606,7 @@ mod tests {
                 provider: ProviderKind::Payu,
                 azupay: None,
                 credentials_secret_ref: None,
+                environment: None,
                 token_url: None,
                 audience: None,
                 credentials: None,
@@ -627,13 +624,26 @@ mod tests {
         "2026-01-01T00:00:00Z".parse().unwrap()
     }
 
+    fn tok_with(scope: Option<&str>) -> IssuedToken {
+        let expires = now() + SignedDuration::from_secs(900);
+        let token = Token::with_expiry(
+            "tok-123",
+            "Bearer",
+            std::time::SystemTime::from(expires),
+            scope.map(str::to_owned),
+        )
+        .unwrap();
+        IssuedToken::new(&token, &spec_ab(), now()).unwrap()
+    }
+
     fn tok() -> IssuedToken {
-        IssuedToken {
-            access_token: SecretString::from("tok-123"),
-            token_type: "Bearer".into(),
-            scope: None,
-            issued_at: now(),
-            expires_at: now() + SignedDuration::from_secs(900),
+        tok_with(None)
+    }
+
+    fn spec_ab() -> TokenSecretSpec {
+        TokenSecretSpec {
+            secret_name: "tok".into(),
+            scopes: vec!["a".into(), "b".into()],
         }
     }
 
@@ -668,8 +678,7 @@ mod tests {
         let plain = token_secret(&oac(), &spec, &tok(), refresh, "h1", None);
         assert_eq!(read_stored_token(&plain).unwrap().refresh_answered, None);
         // the granted scope wins over the requested one
-        let mut granted = tok();
-        granted.scope = Some("a".into());
+        let granted = tok_with(Some("a"));
         let s = token_secret(&oac(), &spec, &granted, refresh, "h1", None);
         assert_eq!(s.data.unwrap()["scope"].0, b"a");
         assert!(!format!("{granted:?}").contains("tok-123"));

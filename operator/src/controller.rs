@@ -8,9 +8,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use clientcreds::{
-    AzupayConnectionDetails, ClientAuth, ClientCredentials, Env, HttpClient, Provider,
-};
+use clientcreds::{AzupayConnectionDetails, ClientAuth, ClientCredentials, HttpClient, Provider};
 use futures::{FutureExt, StreamExt};
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
@@ -593,7 +591,10 @@ async fn enable(
     }))
 }
 
-/// Builds the token request for one token Secret.
+/// Builds the token request for one token Secret: the one mapping from an OAuthClient to
+/// [`ClientCredentials`]. The provider's rules (token URL per environment, audience, client
+/// authentication, scope limits) come from the middleware's presets
+/// ([`clientcreds::Provider::preset`]); the spec only chooses and overrides.
 fn credentials_for(
     spec: &OAuthClientSpec,
     resolved: &Resolved,
@@ -601,27 +602,17 @@ fn credentials_for(
 ) -> Result<ClientCredentials, String> {
     let id = resolved.client_id.clone();
     let secret = resolved.client_secret.clone();
-    let mut builder = match spec.provider {
-        ProviderKind::Azupay => {
+    let mut builder = match spec.provider.provider() {
+        Some(Provider::Azupay) => {
             let Some(details) = &resolved.details else {
                 return Err("the Azupay connection details are not known yet".into());
             };
             Provider::azupay(details, secret)
         }
-        ProviderKind::Autopay => Provider::autopay(id, secret),
-        ProviderKind::Payu => Provider::payu(Env::Production, id, secret),
-        ProviderKind::Pyng => {
-            let url = spec.token_url.clone().unwrap_or_default();
-            Provider::pyng(&url, id, secret).token_url(&url)
-        }
-        ProviderKind::Afterpay => {
-            let url = spec.token_url.clone().unwrap_or_default();
-            Provider::afterpay(&url, id, secret).token_url(&url)
-        }
-        ProviderKind::Generic => {
-            ClientCredentials::builder(spec.token_url.clone().unwrap_or_default(), id, secret)
-                .auth(ClientAuth::Basic)
-        }
+        Some(provider) => provider.builder_in(spec.environment(), id, secret),
+        // generic: any RFC 6749 endpoint, with the RFC's default client authentication
+        None => ClientCredentials::builder(spec.token_url.clone().unwrap_or_default(), id, secret)
+            .auth(ClientAuth::Basic),
     };
     if spec.provider != ProviderKind::Azupay
         && let Some(url) = &spec.token_url
@@ -872,19 +863,21 @@ async fn reconcile_token(
         });
     }
     let provider = oac.spec.provider.as_str();
-    match credentials.request_token(&ctx.http).await {
-        Ok(token) => {
+    let issued_at = Timestamp::now();
+    // A token whose expiry cannot be written in the token-Secret format counts as a failed
+    // request (nothing is written).
+    let result = credentials
+        .request_token(&ctx.http)
+        .await
+        .and_then(|token| {
+            IssuedToken::new(&token, token_spec, issued_at)
+                .map_err(|e| clientcreds::Error::InvalidToken(e.to_string()))
+        });
+    match result {
+        Ok(issued) => {
             ctx.metrics.refresh(provider, "success");
             lock(&ctx.backoff).remove(&key);
-            let issued_at = Timestamp::now();
-            let expires_at = Timestamp::try_from(token.expires_at()).unwrap_or(issued_at);
-            let issued = IssuedToken {
-                access_token: token.secret().clone(),
-                token_type: token.token_type().to_owned(),
-                scope: token.scope().map(str::to_owned),
-                issued_at,
-                expires_at,
-            };
+            let expires_at = issued.expires_at;
             let refresh_at =
                 refresh::refresh_at(issued_at, expires_at, fraction, rand::random::<f64>());
             let desired =
@@ -1173,6 +1166,7 @@ mod tests {
                 client_secret_key: None,
                 namespace: None,
             }),
+            environment: None,
             token_url: None,
             audience: None,
             credentials: None,
@@ -1261,11 +1255,19 @@ mod tests {
         };
         let mut spec = payu("c");
         let c = credentials_for(&spec, &resolved, &tok).unwrap();
+        // PayU's default environment is test, as everywhere else
         assert_eq!(
             c.token_url().as_str(),
-            "https://accounts.payu.in/oauth/token"
+            clientcreds::provider::PAYU_TEST_TOKEN_URL
         );
         assert_eq!(c.auth(), ClientAuth::Post);
+        spec.environment = Some(crate::crd::Environment::Production);
+        let c = credentials_for(&spec, &resolved, &tok).unwrap();
+        assert_eq!(
+            c.token_url().as_str(),
+            clientcreds::provider::PAYU_PRODUCTION_TOKEN_URL
+        );
+        spec.environment = None;
         spec.provider = ProviderKind::Pyng;
         spec.token_url = Some("https://pyng.test/billing/oauth2/token".into());
         let c = credentials_for(&spec, &resolved, &tok).unwrap();

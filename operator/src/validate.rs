@@ -65,24 +65,35 @@ pub fn validate(namespace: &str, spec: &OAuthClientSpec) -> Result<(), Vec<Strin
     if spec.tokens.is_empty() {
         problems.push("spec.tokens must list at least one token Secret".into());
     }
-    if spec.provider == ProviderKind::Pyng {
+    // The preset's scope rules (the middleware's data; checked again when a token is built).
+    if let Some(preset) = spec.provider.provider().map(|p| p.preset()) {
         for (i, t) in spec.tokens.iter().enumerate() {
-            if t.scopes.is_empty() {
+            if preset.requires_scope && t.scopes.is_empty() {
                 problems.push(format!(
-                    "spec.tokens[{i}].scopes must not be empty for provider pyng: Pyng requires a scope"
+                    "spec.tokens[{i}].scopes must not be empty for provider {}: {} requires a scope",
+                    spec.provider.as_str(),
+                    preset.display_name
+                ));
+            }
+            if let Some(max) = preset.max_scopes.filter(|max| t.scopes.len() > *max) {
+                problems.push(format!(
+                    "spec.tokens[{i}].scopes has {} scopes but {} accepts at most {max}: split it into several token Secrets",
+                    t.scopes.len(),
+                    preset.display_name
                 ));
             }
         }
     }
-    if spec.provider == ProviderKind::Payu {
-        for (i, t) in spec.tokens.iter().enumerate() {
-            if t.scopes.len() > 3 {
-                problems.push(format!(
-                    "spec.tokens[{i}].scopes has {} scopes but PayU accepts at most 3: split it into several token Secrets",
-                    t.scopes.len()
-                ));
-            }
-        }
+    if spec.environment.is_some()
+        && !spec
+            .provider
+            .provider()
+            .is_some_and(|p| p.preset().has_environments())
+    {
+        problems.push(format!(
+            "spec.environment is not allowed for provider {}: it has no per-environment token host; remove it (set spec.tokenUrl instead)",
+            spec.provider.as_str()
+        ));
     }
     let fraction = spec.lifetime_fraction();
     if !(fraction > 0.0 && fraction < 1.0) {
@@ -122,6 +133,7 @@ mod tests {
                 client_secret_key: None,
                 namespace: None,
             }),
+            environment: None,
             token_url: Some("https://example.test/token".into()),
             audience: None,
             credentials: None,
@@ -190,6 +202,13 @@ mod tests {
         let mut s = spec(ProviderKind::Payu);
         s.tokens[0].scopes = vec!["a".into(), "b".into(), "c".into(), "d".into()];
         assert!(validate("ns", &s).unwrap_err()[0].contains("at most 3"));
+
+        let mut s = spec(ProviderKind::Payu);
+        s.environment = Some(crate::crd::Environment::Production);
+        assert_eq!(validate("ns", &s), Ok(()));
+        let mut s = spec(ProviderKind::Autopay);
+        s.environment = Some(crate::crd::Environment::Test);
+        assert!(validate("ns", &s).unwrap_err()[0].contains("spec.environment"));
 
         let mut s = spec(ProviderKind::Azupay);
         s.credentials_secret_ref = None;
