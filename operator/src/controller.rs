@@ -1,53 +1,113 @@
 //! What triggers a reconcile, and one controller per watched namespace (or one for the
 //! cluster): thin wiring of [`crate::reconcile`].
 //!
-//! OAuthClients are watched through a reflector whose delete events (and re-lists) prune the
-//! per-object state of [`Context`]; Secrets trigger the OAuthClients that own or reference them.
+//! What costs what:
+//! - OAuthClients are watched (full objects: the reconciler reads them from the store) through
+//!   a reflector whose delete events and re-lists prune the per-object state of [`Context`];
+//!   only a new generation, labels or annotations trigger a reconcile, so the operator's own
+//!   status writes do not.
+//! - Secrets are watched as metadata only (no data is listed or streamed): a referenced
+//!   Secret's changes trigger the OAuthClients that reference it ([`secret_triggers`]); the
+//!   operator's own token Secrets trigger only when deleted, so its own writes do not.
 
 use std::sync::Arc;
 
-use futures::{FutureExt, StreamExt, TryStreamExt};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures::{FutureExt, StreamExt, TryStreamExt, stream};
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::Api;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, PartialObjectMeta};
 use kube::runtime::controller::Controller;
 use kube::runtime::reflector::{self, ObjectRef, Store};
-use kube::runtime::{WatchStreamExt, watcher};
+use kube::runtime::{Predicate, WatchStreamExt, predicates, watcher};
 use kube::{Client, ResourceExt};
 
 use crate::context::{Context, ObjectKey};
 use crate::crd::OAuthClient;
 use crate::reconcile::{error_policy, reconcile};
+use crate::secrets::{MANAGED_BY_LABEL, MANAGER, ROLE_LABEL, TOKEN_ROLE};
 
-/// Maps a Secret to the OAuthClients that own or reference it.
-fn secret_to_oauthclients(
+/// The OAuthClients a change of a Secret concerns (`deleted`: the Secret is gone), from its
+/// metadata only.
+///
+/// - The operator's own token Secrets (its labels): only their deletion matters, to their
+///   owner; its own writes to them trigger nothing.
+/// - Any other Secret: the OAuthClients of its namespace that reference it
+///   (`credentialsSecretRef`, Azupay's API key and credentials Secret); when it is deleted,
+///   also its OAuthClient owners and those whose `spec.tokens` name it (a conflicting Secret
+///   gone frees the name).
+pub fn secret_triggers(
     store: &Store<OAuthClient>,
-    secret: &Secret,
+    secret: &ObjectMeta,
+    deleted: bool,
 ) -> Vec<ObjectRef<OAuthClient>> {
-    let ns = secret.namespace().unwrap_or_default();
-    let name = secret.name_any();
-    let mut out: Vec<ObjectRef<OAuthClient>> = secret
-        .owner_references()
-        .iter()
-        .filter(|o| o.kind == "OAuthClient" && o.api_version.starts_with(crate::crd::GROUP))
-        .map(|o| ObjectRef::new(&o.name).within(&ns))
-        .collect();
+    let ns = secret.namespace.clone().unwrap_or_default();
+    let name = secret.name.as_deref().unwrap_or_default();
+    let owners = || {
+        secret
+            .owner_references
+            .iter()
+            .flatten()
+            .filter(|o| o.kind == "OAuthClient" && o.api_version.starts_with(crate::crd::GROUP))
+            .map(|o| ObjectRef::new(&o.name).within(&ns))
+    };
+    let labels = secret.labels.as_ref();
+    let label = |k: &str| labels.and_then(|l| l.get(k)).map(String::as_str);
+    if label(MANAGED_BY_LABEL) == Some(MANAGER) && label(ROLE_LABEL) == Some(TOKEN_ROLE) {
+        return if deleted {
+            owners().collect()
+        } else {
+            Vec::new()
+        };
+    }
+    let mut out: Vec<ObjectRef<OAuthClient>> = if deleted {
+        owners().collect()
+    } else {
+        Vec::new()
+    };
     for oac in store.state() {
         if oac.namespace().as_deref() != Some(ns.as_str()) {
             continue;
         }
         let s = &oac.spec;
-        let refs = s.credentials_secret_ref.as_ref().map(|r| r.name.as_str())
-            == Some(name.as_str())
+        let refs = s.credentials_secret_ref.as_ref().map(|r| r.name.as_str()) == Some(name)
             || s.azupay
                 .as_ref()
                 .map(|a| a.api_key_secret_ref.name.as_str())
-                == Some(name.as_str())
-            || s.credentials.as_ref().map(|c| c.secret_name.as_str()) == Some(name.as_str());
+                == Some(name)
+            || s.credentials.as_ref().map(|c| c.secret_name.as_str()) == Some(name)
+            || (deleted && s.tokens.iter().any(|t| t.secret_name == name));
         if refs {
-            out.push(ObjectRef::from_obj(&*oac));
+            let r = ObjectRef::from_obj(&*oac);
+            if !out.contains(&r) {
+                out.push(r);
+            }
         }
     }
     out
+}
+
+/// Turns the metadata watch of Secrets into reconcile triggers. The first list is skipped
+/// (every OAuthClient is reconciled when its own watch lists it); later re-lists count as
+/// changes, since a change may have been missed while disconnected.
+fn secret_event_triggers(
+    store: &Store<OAuthClient>,
+    listed: &AtomicBool,
+    event: watcher::Event<PartialObjectMeta<Secret>>,
+) -> Vec<ObjectRef<OAuthClient>> {
+    match event {
+        watcher::Event::Apply(s) => secret_triggers(store, &s.metadata, false),
+        watcher::Event::Delete(s) => secret_triggers(store, &s.metadata, true),
+        watcher::Event::InitApply(s) if listed.load(Ordering::Relaxed) => {
+            secret_triggers(store, &s.metadata, false)
+        }
+        watcher::Event::InitDone => {
+            listed.store(true, Ordering::Relaxed);
+            Vec::new()
+        }
+        watcher::Event::Init | watcher::Event::InitApply(_) => Vec::new(),
+    }
 }
 
 /// Runs the controller until `shutdown` resolves, reconciling at most `concurrency`
@@ -99,7 +159,7 @@ fn prune(ctx: &Context, store: &Store<OAuthClient>, event: &watcher::Event<OAuth
 }
 
 async fn run_one(
-    (oacs, secrets): (Api<OAuthClient>, Api<Secret>),
+    (oacs, secrets): (Api<OAuthClient>, Api<PartialObjectMeta<Secret>>),
     ctx: Arc<Context>,
     concurrency: u16,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
@@ -107,19 +167,37 @@ async fn run_one(
     let (store, writer) = reflector::store();
     let pruning = ctx.clone();
     let pruning_store = store.clone();
+    // Only changes the operator did not make itself: a new generation (spec), labels or
+    // annotations (the refresh request); its own status writes pass none of them.
     let oauthclients = watcher(oacs, watcher::Config::default().any_semantic())
         .default_backoff()
         .reflect(writer)
         .inspect_ok(move |event| prune(&pruning, &pruning_store, event))
-        .applied_objects();
+        .applied_objects()
+        .predicate_filter(
+            predicates::generation
+                .combine(predicates::labels)
+                .combine(predicates::annotations),
+            Default::default(),
+        );
     let controller = Controller::for_stream(oauthclients, store.clone())
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency));
+    let listed = AtomicBool::new(false);
+    let secret_triggers = watcher(secrets, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .filter_map(move |event| {
+            let refs = match event {
+                Ok(event) => secret_event_triggers(&store, &listed, event),
+                Err(e) => {
+                    tracing::debug!(error = %e, "Secret watch");
+                    Vec::new()
+                }
+            };
+            futures::future::ready((!refs.is_empty()).then(|| stream::iter(refs)))
+        })
+        .flatten();
     controller
-        .watches(
-            secrets,
-            watcher::Config::default().any_semantic(),
-            move |s: Secret| secret_to_oauthclients(&store, &s),
-        )
+        .reconcile_on(secret_triggers)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|res| async move {
@@ -137,6 +215,7 @@ mod tests {
         AzupaySpec, CredentialsSecretRef, CredentialsStore, OAuthClientSpec, ProviderKind,
         SecretKeyRef, TokenSecretSpec,
     };
+    use k8s_openapi::api::core::v1::Secret;
     use kube::Resource;
 
     fn oac(name: &str, ns: &str, spec: OAuthClientSpec) -> OAuthClient {
@@ -201,25 +280,93 @@ mod tests {
         for o in [&a, &b, &c, &az] {
             writer.apply_watcher_event(&watcher::Event::Apply(o.clone()));
         }
-        let names = |s: &Secret| {
-            let mut v: Vec<String> = secret_to_oauthclients(&store, s)
+        let names = |s: &Secret, deleted: bool| {
+            let mut v: Vec<String> = secret_triggers(&store, &s.metadata, deleted)
                 .into_iter()
                 .map(|r| r.name)
                 .collect();
             v.sort();
             v
         };
-        // referenced credentials: only in the same namespace
-        assert_eq!(names(&secret("shared", "shop")), ["a"]);
-        assert_eq!(names(&secret("shared", "elsewhere")), ["c"]);
-        // API key and credentials Secret of an Azupay client
-        assert_eq!(names(&secret("api-key", "shop")), ["az"]);
-        assert_eq!(names(&secret("az-creds", "shop")), ["az"]);
-        // unrelated
-        assert!(names(&secret("nothing", "shop")).is_empty());
-        // owned token Secret
-        let mut owned = secret("tok", "shop");
-        owned.metadata.owner_references = b.controller_owner_ref(&()).map(|o| vec![o]);
-        assert_eq!(names(&owned), ["b"]);
+        // the operator's own token Secret of b, as it writes it
+        let mut own_token = secret("tok", "shop");
+        own_token.metadata.owner_references = b.controller_owner_ref(&()).map(|o| vec![o]);
+        own_token.metadata.labels = Some(
+            [(MANAGED_BY_LABEL, MANAGER), (ROLE_LABEL, TOKEN_ROLE)]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        );
+        // a Secret someone else owns, under the name of a's token Secret
+        let mut foreign_owned = secret("tok", "shop");
+        foreign_owned.metadata.owner_references = b.controller_owner_ref(&()).map(|o| vec![o]);
+        // (name, Secret, deleted, expected OAuthClients)
+        let cases: Vec<(&str, Secret, bool, Vec<&str>)> = vec![
+            (
+                "referenced, same namespace only",
+                secret("shared", "shop"),
+                false,
+                vec!["a"],
+            ),
+            (
+                "referenced elsewhere",
+                secret("shared", "elsewhere"),
+                false,
+                vec!["c"],
+            ),
+            (
+                "Azupay API key",
+                secret("api-key", "shop"),
+                false,
+                vec!["az"],
+            ),
+            (
+                "Azupay credentials Secret",
+                secret("az-creds", "shop"),
+                false,
+                vec!["az"],
+            ),
+            (
+                "referenced and deleted",
+                secret("api-key", "shop"),
+                true,
+                vec!["az"],
+            ),
+            ("unrelated", secret("nothing", "shop"), false, vec![]),
+            (
+                "own token Secret written: nothing",
+                own_token.clone(),
+                false,
+                vec![],
+            ),
+            (
+                "own token Secret deleted: its owner",
+                own_token,
+                true,
+                vec!["b"],
+            ),
+            (
+                "a token name, changed: nothing",
+                secret("tok", "shop"),
+                false,
+                vec![],
+            ),
+            // every OAuthClient of "shop" here names "tok" in spec.tokens
+            (
+                "a token name freed: who wants it",
+                secret("tok", "shop"),
+                true,
+                vec!["a", "az", "b"],
+            ),
+            (
+                "owned, not labelled, deleted",
+                foreign_owned,
+                true,
+                vec!["a", "az", "b"],
+            ),
+        ];
+        for (what, s, deleted, expected) in cases {
+            assert_eq!(names(&s, deleted), expected, "{what}");
+        }
     }
 }

@@ -25,6 +25,10 @@ pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 pub const MANAGER: &str = "clientcreds-operator";
 /// Label naming the OAuthClient a Secret belongs to.
 pub const OAUTHCLIENT_LABEL: &str = "clientcreds.dev/oauthclient";
+/// The [`ROLE_LABEL`] value of a token Secret.
+pub const TOKEN_ROLE: &str = "token";
+/// The [`ROLE_LABEL`] value of an Azupay credentials Secret.
+pub const CREDENTIALS_ROLE: &str = "credentials";
 /// Label telling what a Secret holds: `token` or `credentials`.
 pub const ROLE_LABEL: &str = "clientcreds.dev/role";
 pub use clientcreds::token_secret::{
@@ -128,7 +132,7 @@ pub fn token_secret(
         metadata: ObjectMeta {
             name: Some(spec.secret_name.clone()),
             namespace: oac.metadata.namespace.clone(),
-            labels: Some(labels(oac, "token")),
+            labels: Some(labels(oac, TOKEN_ROLE)),
             annotations: Some(annotations),
             owner_references: oac.controller_owner_ref(&()).map(|o| vec![o]),
             ..ObjectMeta::default()
@@ -152,7 +156,7 @@ fn credentials_meta(oac: &OAuthClient, store: &CredentialsStore, state: &str) ->
     ObjectMeta {
         name: Some(store.secret_name.clone()),
         namespace: oac.metadata.namespace.clone(),
-        labels: Some(labels(oac, "credentials")),
+        labels: Some(labels(oac, CREDENTIALS_ROLE)),
         annotations: Some(BTreeMap::from([(
             ENABLE_STATE_ANNOTATION.to_owned(),
             state.to_owned(),
