@@ -15,7 +15,7 @@ use rustls::pki_types::pem::PemObject;
 
 use clap::ValueEnum;
 use clientcreds::{
-    ClientAuth, ClientCredentials, ClientCredentialsBuilder, ClientIdentity, HttpClient,
+    ClientAuth, ClientCredentials, ClientCredentialsBuilder, ClientIdentity, Env, HttpClient,
     JwsAlgorithm, Provider, SigningKey,
 };
 use secrecy::{ExposeSecret, SecretString};
@@ -70,7 +70,8 @@ command-line argument.
 Examples:
   export PAYU_SECRET=...
   clientcreds token --provider payu --client-id my-client --client-secret-env PAYU_SECRET \\
-      --scope read_payment_links
+      --scope read_payment_links                     # PayU test; add --environment production
+
   clientcreds token --token-url https://auth.example.com/oauth2/token --client-id app \\
       --auth post --client-secret-file /run/secrets/app --output header
   clientcreds token --token-url https://auth.example.com/oauth2/token --client-id app \\
@@ -78,11 +79,15 @@ Examples:
   clientcreds token --token-url https://mtls.auth.example.com/oauth2/token --client-id app \\
       --client-cert-file app.pem --client-key-file /run/secrets/app-key.pem")]
 pub(crate) struct Args {
-    /// A preset for a seed provider: it supplies the token URL (Autopay, PayU test), client
-    /// authentication and audience. Azupay, Pyng and Afterpay have per-client hosts, so they
-    /// also need --token-url.
+    /// A preset for a seed provider: it supplies the token URL (Autopay; PayU per
+    /// --environment), client authentication and audience. Azupay, Pyng and Afterpay have
+    /// per-client hosts, so they also need --token-url.
     #[arg(long, value_name = "NAME", value_parser = parse_provider)]
     provider: Option<Provider>,
+    /// The preset's environment, for providers with a token host per environment (PayU):
+    /// test (the default) or production.
+    #[arg(long, value_name = "ENV", value_parser = parse_env, requires = "provider")]
+    environment: Option<Env>,
     /// The token endpoint, e.g. https://auth.example.com/oauth2/token (overrides the preset's).
     /// http:// is accepted only for loopback hosts unless --allow-insecure-http is given.
     #[arg(long, value_name = "URL")]
@@ -161,6 +166,10 @@ fn parse_alg(s: &str) -> Result<JwsAlgorithm, String> {
 
 fn parse_provider(s: &str) -> Result<Provider, String> {
     s.parse::<Provider>().map_err(|e| e.to_string())
+}
+
+fn parse_env(s: &str) -> Result<Env, String> {
+    s.parse::<Env>().map_err(|e| e.to_string())
 }
 
 /// Parses `--param NAME=VALUE`.
@@ -356,7 +365,16 @@ fn build(
     secret: SecretString,
 ) -> anyhow::Result<ClientCredentials> {
     let mut builder: ClientCredentialsBuilder = match args.provider {
-        Some(provider) => provider.builder(args.client_id.clone(), secret),
+        Some(provider) => {
+            if args.environment.is_some() && !provider.preset().has_environments() {
+                anyhow::bail!(
+                    "--environment does not apply to --provider {provider}: it has one token \
+                     host (or a per-client one: use --token-url); drop --environment"
+                );
+            }
+            let env = args.environment.unwrap_or(Env::DEFAULT);
+            provider.builder_in(env, args.client_id.clone(), secret)
+        }
         None => {
             let Some(url) = &args.token_url else {
                 anyhow::bail!(
@@ -465,6 +483,44 @@ mod tests {
         );
         assert!(parse_param("tenant").unwrap_err().contains("NAME=VALUE"));
         assert!(parse_param("=x").unwrap_err().contains("name"));
+    }
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        args: Args,
+    }
+
+    fn built(argv: &[&str]) -> anyhow::Result<ClientCredentials> {
+        use clap::Parser;
+        let cli = Cli::try_parse_from(
+            ["token", "--client-id", "id"]
+                .into_iter()
+                .chain(argv.iter().copied()),
+        )?;
+        build(&cli.args, auth_of(&cli.args), SecretString::from("s"))
+    }
+
+    #[test]
+    fn payu_environment_defaults_to_test_and_can_be_chosen() {
+        let url = |argv: &[&str]| built(argv).unwrap().token_url().to_string();
+        assert_eq!(
+            url(&["--provider", "payu"]),
+            clientcreds::provider::PAYU_TEST_TOKEN_URL
+        );
+        assert_eq!(
+            url(&["--provider", "payu", "--environment", "test"]),
+            clientcreds::provider::PAYU_TEST_TOKEN_URL
+        );
+        assert_eq!(
+            url(&["--provider", "payu", "--environment", "production"]),
+            clientcreds::provider::PAYU_PRODUCTION_TOKEN_URL
+        );
+        let err = built(&["--provider", "autopay", "--environment", "production"]).unwrap_err();
+        assert!(err.to_string().contains("--environment"), "{err}");
+        assert!(built(&["--provider", "payu", "--environment", "staging"]).is_err());
+        // without a preset there is no environment to choose
+        assert!(built(&["--token-url", "https://h/t", "--environment", "test"]).is_err());
     }
 
     #[test]

@@ -27,8 +27,8 @@ use http::header::{HeaderMap, HeaderName, HeaderValue};
 use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
+use crate::Error;
 use crate::assertion::{DEFAULT_ASSERTION_LIFETIME, SigningKey};
-use crate::{Error, HttpClient, Token};
 
 /// How the client authenticates to the token endpoint.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
@@ -278,14 +278,6 @@ impl ClientCredentials {
     /// The preset this client was built from, if any (`"azupay"`, `"payu"`, …).
     pub fn provider(&self) -> Option<&'static str> {
         self.inner.provider
-    }
-
-    /// Requests one token, without caching. `http` is the transport to use.
-    ///
-    /// Each call is one request to the token endpoint: use a cache (a token source) in front
-    /// of it for anything that runs more than once per token lifetime.
-    pub async fn request_token(&self, http: &HttpClient) -> Result<Token, Error> {
-        crate::request::request_token(self, http).await
     }
 
     /// The same client with another cache key: `scopes` replaces the scopes when given,

@@ -54,6 +54,7 @@ mod response;
 pub mod source;
 pub mod telemetry;
 pub mod token;
+pub mod token_secret;
 
 pub use assertion::{JwsAlgorithm, SigningKey};
 pub use azupay::AzupayConnectionDetails;
@@ -64,7 +65,7 @@ pub use credentials::{
 };
 pub use error::{Error, MAX_RETRY_AFTER, OAuthErrorCode};
 pub use http::{ClientIdentity, HttpClient, HttpClientBuilder, Proxy};
-pub use provider::{Env, Provider};
+pub use provider::{Env, Preset, Provider, TokenEndpoint};
 pub use request::{TOKEN_REQUEST_DURATION, TOKEN_REQUESTS, basic_authorization};
 pub use source::{ClientCredentialsSource, MountedToken, StaticToken, TokenSource};
 pub use token::Token;

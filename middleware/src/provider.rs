@@ -1,4 +1,9 @@
-//! Presets for the five seed providers.
+//! Presets for the five seed providers, as data.
+//!
+//! [`Provider::preset`] is the one place each provider's rules live: token endpoint (per
+//! [`Env`] where the provider has several), client authentication, audience and scope limits.
+//! The builders here, the `clientcreds` CLI, the operator's `OAuthClient` mapping and the docs
+//! all read them from there.
 //!
 //! Each preset returns a [`ClientCredentialsBuilder`] with the provider's token URL (which
 //! [`token_url`](ClientCredentialsBuilder::token_url) can still replace, e.g. with a sandbox),
@@ -9,9 +14,15 @@
 //! |---|---|---|---|
 //! | [`Provider::azupay`] | `oauth2TokenUrl` of the details | `Post` | scopes ⊆ `oauth2AllowedScopes`; `oauth2TtlInSecs` as default lifetime |
 //! | [`Provider::autopay`] | `https://api-auth.autopay.io/oauth/token` | `Json` | audience `https://api.autopay.io` |
-//! | [`Provider::payu`] | `https://uat-accounts.payu.in/oauth/token` / `https://accounts.payu.in/oauth/token` | `Post` | at most 3 scopes |
+//! | [`Provider::payu`] | test (the default, [`Env::DEFAULT`]): `https://uat-accounts.payu.in/oauth/token`; production: `https://accounts.payu.in/oauth/token` | `Post` | at most 3 scopes |
 //! | [`Provider::pyng`] | `{base_url}/billing/oauth2/token` | `Basic` | a scope is required |
 //! | [`Provider::afterpay`] | `{base_url}/oauth2/token` | `Basic` | — |
+//!
+//! **PayU's default environment is test** ([`Env::DEFAULT`]) everywhere — in
+//! [`Provider::builder`], the CLI and the operator — so that a configuration that does not say
+//! otherwise never sends credentials to, or requests tokens from, production. Choose production
+//! explicitly: [`Provider::builder_in`] / [`Provider::payu`] with [`Env::Production`], the CLI's
+//! `--environment production`, or an OAuthClient's `spec.environment: production`.
 //!
 //! ```
 //! use clientcreds::{Env, Error, Provider};
@@ -21,6 +32,11 @@
 //!     .scope("create_payment_links")
 //!     .build()?;
 //! assert_eq!(payu.token_url().as_str(), "https://uat-accounts.payu.in/oauth/token");
+//!
+//! // The same from the preset's data.
+//! let preset = Provider::PayU.preset();
+//! assert_eq!(preset.max_scopes, Some(3));
+//! assert_eq!(preset.token_url(Env::Production), Some("https://accounts.payu.in/oauth/token"));
 //!
 //! // Pyng requires a scope.
 //! let err = Provider::pyng("https://sample.pyng.com.au", "id", SecretString::from("s")).build();
@@ -46,15 +62,171 @@ pub const PAYU_PRODUCTION_TOKEN_URL: &str = "https://accounts.payu.in/oauth/toke
 /// The most scopes PayU accepts in one token request.
 pub const PAYU_MAX_SCOPES: usize = 3;
 
-/// A PayU environment.
+/// A provider environment, for providers with one token host per environment (PayU).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum Env {
-    /// `https://uat-accounts.payu.in`.
+    /// The test (sandbox, UAT) environment: the default ([`Env::DEFAULT`]).
     #[default]
     Test,
-    /// `https://accounts.payu.in`.
+    /// The production environment.
     Production,
 }
+
+impl Env {
+    /// The environment used when none is chosen: [`Env::Test`], so that nothing reaches
+    /// production unless asked to.
+    pub const DEFAULT: Env = Env::Test;
+    /// Both environments.
+    pub const ALL: [Env; 2] = [Env::Test, Env::Production];
+
+    /// The lower-case name (`test`, `production`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Env::Test => "test",
+            Env::Production => "production",
+        }
+    }
+}
+
+impl fmt::Display for Env {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The error of parsing an unknown environment name.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown environment {0:?}; expected test or production")]
+pub struct UnknownEnv(pub String);
+
+impl FromStr for Env {
+    type Err = UnknownEnv;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Env::ALL
+            .into_iter()
+            .find(|e| e.as_str().eq_ignore_ascii_case(s))
+            .ok_or_else(|| UnknownEnv(s.to_owned()))
+    }
+}
+
+/// Where a preset's token endpoint is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TokenEndpoint {
+    /// One documented URL.
+    Fixed(&'static str),
+    /// One documented URL per [`Env`].
+    PerEnvironment {
+        /// [`Env::Test`].
+        test: &'static str,
+        /// [`Env::Production`].
+        production: &'static str,
+    },
+    /// `path` on the partner's or environment's own host, which the user supplies.
+    OnHost {
+        /// The path appended to the host's base URL.
+        path: &'static str,
+    },
+    /// Announced by the provider per client (Azupay's `oauth2TokenUrl`).
+    FromDetails,
+}
+
+/// A provider's preset as data: everything the builders, the CLI, the operator and the docs
+/// need to know about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Preset {
+    /// The provider.
+    pub provider: Provider,
+    /// Its name as written in prose (`PayU`).
+    pub display_name: &'static str,
+    /// How clients authenticate to its token endpoint.
+    pub client_auth: ClientAuth,
+    /// Where its token endpoint is.
+    pub token_endpoint: TokenEndpoint,
+    /// The audience every token request carries (set by default, and required).
+    pub audience: Option<&'static str>,
+    /// The most scopes one token request may carry.
+    pub max_scopes: Option<usize>,
+    /// Whether a token request must carry a scope.
+    pub requires_scope: bool,
+}
+
+impl Preset {
+    /// The documented token URL in `env`; `None` when the host is the user's to give
+    /// ([`TokenEndpoint::OnHost`], [`TokenEndpoint::FromDetails`]).
+    pub const fn token_url(&self, env: Env) -> Option<&'static str> {
+        match self.token_endpoint {
+            TokenEndpoint::Fixed(url) => Some(url),
+            TokenEndpoint::PerEnvironment { test, production } => match env {
+                Env::Test => Some(test),
+                Env::Production => Some(production),
+            },
+            TokenEndpoint::OnHost { .. } | TokenEndpoint::FromDetails => None,
+        }
+    }
+
+    /// Whether the provider has one token host per [`Env`] (so choosing one means something).
+    pub const fn has_environments(&self) -> bool {
+        matches!(self.token_endpoint, TokenEndpoint::PerEnvironment { .. })
+    }
+}
+
+const PRESETS: [Preset; 5] = [
+    Preset {
+        provider: Provider::Azupay,
+        display_name: "Azupay",
+        client_auth: ClientAuth::Post,
+        token_endpoint: TokenEndpoint::FromDetails,
+        audience: None,
+        max_scopes: None,
+        requires_scope: false,
+    },
+    Preset {
+        provider: Provider::Autopay,
+        display_name: "Autopay",
+        client_auth: ClientAuth::Json,
+        token_endpoint: TokenEndpoint::Fixed(AUTOPAY_TOKEN_URL),
+        audience: Some(AUTOPAY_AUDIENCE),
+        max_scopes: None,
+        requires_scope: false,
+    },
+    Preset {
+        provider: Provider::PayU,
+        display_name: "PayU",
+        client_auth: ClientAuth::Post,
+        token_endpoint: TokenEndpoint::PerEnvironment {
+            test: PAYU_TEST_TOKEN_URL,
+            production: PAYU_PRODUCTION_TOKEN_URL,
+        },
+        audience: None,
+        max_scopes: Some(PAYU_MAX_SCOPES),
+        requires_scope: false,
+    },
+    Preset {
+        provider: Provider::Pyng,
+        display_name: "Pyng",
+        client_auth: ClientAuth::Basic,
+        token_endpoint: TokenEndpoint::OnHost {
+            path: "/billing/oauth2/token",
+        },
+        audience: None,
+        max_scopes: None,
+        requires_scope: true,
+    },
+    Preset {
+        provider: Provider::Afterpay,
+        display_name: "Afterpay",
+        client_auth: ClientAuth::Basic,
+        token_endpoint: TokenEndpoint::OnHost {
+            path: "/oauth2/token",
+        },
+        audience: None,
+        max_scopes: None,
+        requires_scope: false,
+    },
+];
 
 /// The seed providers. The associated functions build preconfigured clients.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -82,6 +254,17 @@ impl Provider {
         Provider::Afterpay,
     ];
 
+    /// This provider's preset: its rules as data.
+    pub const fn preset(self) -> &'static Preset {
+        match self {
+            Provider::Azupay => &PRESETS[0],
+            Provider::Autopay => &PRESETS[1],
+            Provider::PayU => &PRESETS[2],
+            Provider::Pyng => &PRESETS[3],
+            Provider::Afterpay => &PRESETS[4],
+        }
+    }
+
     /// The lower-case name (`azupay`, `autopay`, `payu`, `pyng`, `afterpay`).
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -95,20 +278,11 @@ impl Provider {
 
     /// How this provider authenticates clients.
     pub const fn client_auth(self) -> ClientAuth {
-        match self {
-            Provider::Azupay | Provider::PayU => ClientAuth::Post,
-            Provider::Autopay => ClientAuth::Json,
-            Provider::Pyng | Provider::Afterpay => ClientAuth::Basic,
-        }
+        self.preset().client_auth
     }
 
-    /// This provider's preset by name, for tools that pick the provider at run time (a CLI
-    /// flag, a custom resource). Autopay and PayU get their documented token URL (PayU:
-    /// [`Env::Test`]); Azupay, Pyng and Afterpay have per-client or per-environment hosts, so
-    /// their token URL must be set with [`token_url`](ClientCredentialsBuilder::token_url) —
-    /// [`build`](ClientCredentialsBuilder::build) says so otherwise. Azupay built this way
-    /// does not know `oauth2AllowedScopes`; prefer [`Provider::azupay`] when the connection
-    /// details are at hand.
+    /// This provider's preset by name in the default environment ([`Env::DEFAULT`], test):
+    /// see [`Provider::builder_in`].
     ///
     /// ```
     /// use clientcreds::{ClientAuth, Provider};
@@ -128,17 +302,49 @@ impl Provider {
         client_id: impl Into<String>,
         client_secret: SecretString,
     ) -> ClientCredentialsBuilder {
-        let client_id = client_id.into();
-        match self {
-            Provider::Autopay => Provider::autopay(client_id, client_secret),
-            Provider::PayU => Provider::payu(Env::Test, client_id, client_secret),
-            Provider::Pyng => {
-                let mut builder = preset(self, "", client_id, client_secret);
-                builder.rules.require_scope = true;
-                builder
-            }
-            Provider::Azupay | Provider::Afterpay => preset(self, "", client_id, client_secret),
+        self.builder_in(Env::DEFAULT, client_id, client_secret)
+    }
+
+    /// This provider's preset by name in `env`, for tools that pick the provider at run time (a
+    /// CLI flag, a custom resource). Autopay and PayU get their documented token URL (PayU's
+    /// for `env`; providers with one host ignore `env`); Azupay, Pyng and Afterpay have
+    /// per-client or per-environment hosts, so their token URL must be set with
+    /// [`token_url`](ClientCredentialsBuilder::token_url) —
+    /// [`build`](ClientCredentialsBuilder::build) says so otherwise. Azupay built this way does
+    /// not know `oauth2AllowedScopes`; prefer [`Provider::azupay`] when the connection details
+    /// are at hand.
+    ///
+    /// ```
+    /// use clientcreds::{Env, Provider};
+    /// use secrecy::SecretString;
+    ///
+    /// let live = Provider::PayU
+    ///     .builder_in(Env::Production, "id", SecretString::from("s"))
+    ///     .build()?;
+    /// assert_eq!(live.token_url().as_str(), "https://accounts.payu.in/oauth/token");
+    /// # Ok::<(), clientcreds::Error>(())
+    /// ```
+    pub fn builder_in(
+        self,
+        env: Env,
+        client_id: impl Into<String>,
+        client_secret: SecretString,
+    ) -> ClientCredentialsBuilder {
+        let preset = self.preset();
+        let mut builder = ClientCredentials::builder(
+            preset.token_url(env).unwrap_or(""),
+            client_id.into(),
+            client_secret,
+        )
+        .auth(preset.client_auth);
+        builder.rules.provider = Some(self.as_str());
+        builder.rules.require_scope = preset.requires_scope;
+        builder.rules.max_scopes = preset.max_scopes;
+        if let Some(audience) = preset.audience {
+            builder = builder.audience(audience);
+            builder.rules.required_audience = Some(audience);
         }
+        builder
     }
 
     /// Azupay, from the connection details of its enable/details call and the client secret
@@ -149,12 +355,9 @@ impl Provider {
         details: &AzupayConnectionDetails,
         client_secret: SecretString,
     ) -> ClientCredentialsBuilder {
-        let mut builder = preset(
-            Provider::Azupay,
-            &details.oauth2_token_url,
-            details.oauth2_client_id.clone(),
-            client_secret,
-        );
+        let mut builder = Provider::Azupay
+            .builder(details.oauth2_client_id.clone(), client_secret)
+            .token_url(&details.oauth2_token_url);
         if let Some(ttl) = details.ttl().filter(|t| !t.is_zero()) {
             builder = builder.default_lifetime(ttl);
         }
@@ -173,15 +376,7 @@ impl Provider {
         client_id: impl Into<String>,
         client_secret: SecretString,
     ) -> ClientCredentialsBuilder {
-        let mut builder = preset(
-            Provider::Autopay,
-            AUTOPAY_TOKEN_URL,
-            client_id.into(),
-            client_secret,
-        )
-        .audience(AUTOPAY_AUDIENCE);
-        builder.rules.required_audience = Some(AUTOPAY_AUDIENCE);
-        builder
+        Provider::Autopay.builder(client_id, client_secret)
     }
 
     /// PayU in the test or production environment: form body with the secret, at most three
@@ -191,13 +386,7 @@ impl Provider {
         client_id: impl Into<String>,
         client_secret: SecretString,
     ) -> ClientCredentialsBuilder {
-        let url = match env {
-            Env::Test => PAYU_TEST_TOKEN_URL,
-            Env::Production => PAYU_PRODUCTION_TOKEN_URL,
-        };
-        let mut builder = preset(Provider::PayU, url, client_id.into(), client_secret);
-        builder.rules.max_scopes = Some(PAYU_MAX_SCOPES);
-        builder
+        Provider::PayU.builder_in(env, client_id, client_secret)
     }
 
     /// Pyng B2B Receivables at `base_url` (the partner host, e.g.
@@ -207,10 +396,7 @@ impl Provider {
         client_id: impl Into<String>,
         client_secret: SecretString,
     ) -> ClientCredentialsBuilder {
-        let url = join(base_url.as_ref(), "/billing/oauth2/token");
-        let mut builder = preset(Provider::Pyng, &url, client_id.into(), client_secret);
-        builder.rules.require_scope = true;
-        builder
+        Provider::Pyng.on_host(base_url.as_ref(), client_id, client_secret)
     }
 
     /// Afterpay IVR at `base_url` (the environment's host): Basic authentication, a body with
@@ -220,21 +406,22 @@ impl Provider {
         client_id: impl Into<String>,
         client_secret: SecretString,
     ) -> ClientCredentialsBuilder {
-        let url = join(base_url.as_ref(), "/oauth2/token");
-        preset(Provider::Afterpay, &url, client_id.into(), client_secret)
+        Provider::Afterpay.on_host(base_url.as_ref(), client_id, client_secret)
     }
-}
 
-fn preset(
-    provider: Provider,
-    url: &str,
-    client_id: String,
-    secret: SecretString,
-) -> ClientCredentialsBuilder {
-    let mut builder =
-        ClientCredentials::builder(url, client_id, secret).auth(provider.client_auth());
-    builder.rules.provider = Some(provider.as_str());
-    builder
+    fn on_host(
+        self,
+        base_url: &str,
+        client_id: impl Into<String>,
+        client_secret: SecretString,
+    ) -> ClientCredentialsBuilder {
+        let path = match self.preset().token_endpoint {
+            TokenEndpoint::OnHost { path } => path,
+            _ => "",
+        };
+        self.builder(client_id, client_secret)
+            .token_url(join(base_url, path))
+    }
 }
 
 fn join(base: &str, path: &str) -> String {
@@ -285,6 +472,48 @@ mod tests {
             assert_eq!(p.as_str().parse::<Provider>().unwrap(), p);
         }
         assert!("stripe".parse::<Provider>().is_err());
+    }
+
+    #[test]
+    fn presets_are_data_and_builders_follow_them() {
+        for p in Provider::ALL {
+            let preset = p.preset();
+            assert_eq!(preset.provider, p);
+            assert_eq!(p.client_auth(), preset.client_auth);
+            for env in Env::ALL {
+                let built = p
+                    .builder_in(env, "id", secret())
+                    .scope("x")
+                    .token_url(preset.token_url(env).unwrap_or("https://h/token"))
+                    .build()
+                    .unwrap();
+                assert_eq!(built.auth(), preset.client_auth);
+                assert_eq!(built.cache_key().audience(), preset.audience);
+            }
+        }
+        assert_eq!(
+            Provider::PayU.preset().token_url(Env::DEFAULT),
+            Some(PAYU_TEST_TOKEN_URL)
+        );
+        assert!(Provider::PayU.preset().has_environments());
+        assert!(!Provider::Autopay.preset().has_environments());
+        assert_eq!(
+            Provider::Autopay.preset().token_url(Env::Production),
+            Provider::Autopay.preset().token_url(Env::Test)
+        );
+        assert_eq!(Provider::Pyng.preset().token_url(Env::Test), None);
+    }
+
+    #[test]
+    fn environments_parse_and_default_to_test() {
+        assert_eq!(Env::default(), Env::DEFAULT);
+        assert_eq!(Env::DEFAULT, Env::Test);
+        for e in Env::ALL {
+            assert_eq!(e.as_str().parse::<Env>().unwrap(), e);
+            assert_eq!(e.to_string(), e.as_str());
+        }
+        assert_eq!("PRODUCTION".parse::<Env>().unwrap(), Env::Production);
+        assert!("staging".parse::<Env>().is_err());
     }
 
     #[test]

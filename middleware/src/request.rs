@@ -198,11 +198,20 @@ pub(crate) fn encode(credentials: &ClientCredentials) -> Result<http::Request<Fu
     Ok(request)
 }
 
+// `ClientCredentials::request_token` lives here, next to the encoding it uses, so that the
+// data (`credentials`) does not depend on the protocol (`request`): one direction only.
+impl ClientCredentials {
+    /// Requests one token, without caching. `http` is the transport to use.
+    ///
+    /// Each call is one request to the token endpoint: use a cache (a token source) in front
+    /// of it for anything that runs more than once per token lifetime.
+    pub async fn request_token(&self, http: &HttpClient) -> Result<Token, Error> {
+        request_token(self, http).await
+    }
+}
+
 /// One token request: encode, send, parse — inside a tracing span, counted in metrics.
-pub(crate) async fn request_token(
-    credentials: &ClientCredentials,
-    http: &HttpClient,
-) -> Result<Token, Error> {
+async fn request_token(credentials: &ClientCredentials, http: &HttpClient) -> Result<Token, Error> {
     let url = credentials.token_url();
     let span = tracing::info_span!(
         "clientcreds.token_request",

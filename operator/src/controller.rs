@@ -1,1097 +1,113 @@
-//! The reconciler: dereference → validate → build → apply → status.
+//! What triggers a reconcile, and one controller per watched namespace (or one for the
+//! cluster): thin wiring of [`crate::reconcile`].
 //!
-//! Token Secrets are owned by their OAuthClient (garbage-collected with it). The Azupay
-//! credentials Secret carries an owner reference only with `deletionPolicy: Delete`, so no
-//! finalizer is needed: deletion never needs the operator to act.
+//! What costs what:
+//! - OAuthClients are watched (full objects: the reconciler reads them from the store) through
+//!   a reflector whose delete events and re-lists prune the per-object state of [`Context`];
+//!   only a new generation, labels or annotations trigger a reconcile, so the operator's own
+//!   status writes do not.
+//! - Secrets are watched as metadata only (no data is listed or streamed): a referenced
+//!   Secret's changes trigger the OAuthClients that reference it ([`secret_triggers`]); the
+//!   operator's own token Secrets trigger only when deleted, so its own writes do not.
 
-use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
-use clientcreds::{
-    AzupayConnectionDetails, ClientAuth, ClientCredentials, Env, HttpClient, Provider,
-};
-use futures::{FutureExt, StreamExt};
-use jiff::Timestamp;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use futures::{FutureExt, StreamExt, TryStreamExt, stream};
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
-use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType, Recorder, Reporter};
-use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
-use kube::{Client, Resource, ResourceExt};
-use secrecy::SecretString;
-use serde_json::json;
-use tracing::{info, warn};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, PartialObjectMeta};
+use kube::runtime::controller::Controller;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{Predicate, WatchStreamExt, predicates, watcher};
+use kube::{Client, ResourceExt};
 
-use crate::azupay::{self, AfterDetails, AzupayClient, EnableStep, StoredCredentials};
-use crate::build::{
-    self, CredentialsState, IssuedToken, REFRESH_REQUEST_ANNOTATION, StatusInput, TokenOutcome,
-    TokenPlan,
-};
-use crate::crd::{
-    AzupaySpec, CredentialsStore, OAuthClient, OAuthClientSpec, OAuthClientStatus, ProviderKind,
-    TokenSecretSpec,
-};
-use crate::refresh;
-use crate::telemetry::Metrics;
-use crate::validate;
+use crate::context::{Context, ObjectKey};
+use crate::crd::OAuthClient;
+use crate::reconcile::{error_policy, reconcile};
+use crate::secrets::{MANAGED_BY_LABEL, MANAGER, ROLE_LABEL, TOKEN_ROLE};
 
-/// The field manager of everything the operator applies.
-pub const FIELD_MANAGER: &str = "clientcreds-operator";
-/// The field manager of the "enable pending" mark (kept apart so it can never remove data).
-pub const MARK_FIELD_MANAGER: &str = "clientcreds-operator-enable-mark";
-
-/// Failures that end a reconcile early (and are retried by the error policy).
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum Error {
-    /// A Kubernetes API call failed.
-    #[error("Kubernetes API call failed: {context}: {source}")]
-    Kube {
-        /// What was being done.
-        context: String,
-        /// The error.
-        #[source]
-        source: kube::Error,
-    },
-    /// The object has no namespace (it is namespaced).
-    #[error("the OAuthClient has no namespace")]
-    NoNamespace,
-}
-
-impl Error {
-    /// A short label for metrics.
-    pub fn metric_label(&self) -> &'static str {
-        match self {
-            Self::Kube { .. } => "kube",
-            Self::NoNamespace => "no_namespace",
-        }
-    }
-}
-
-fn kube_err(context: impl Into<String>) -> impl FnOnce(kube::Error) -> Error {
-    let context = context.into();
-    move |source| Error::Kube { context, source }
-}
-
-#[derive(Clone, Debug)]
-struct Backoff {
-    failures: u32,
-    retry_at: Timestamp,
-    reason: String,
-    message: String,
-}
-
-/// Shared state of the reconciler.
-pub struct Context {
-    client: Client,
-    recorder: Recorder,
-    http: HttpClient,
-    azupay: AzupayClient,
-    metrics: Arc<Metrics>,
-    backoff: Mutex<HashMap<String, Backoff>>,
-    enable_called: Mutex<HashSet<String>>,
-    api_key_versions: Mutex<HashMap<String, String>>,
-}
-
-impl std::fmt::Debug for Context {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Context").finish_non_exhaustive()
-    }
-}
-
-impl Context {
-    /// A context for `client`, publishing events as `reporter`.
-    pub fn new(
-        client: Client,
-        reporter: Reporter,
-        http: HttpClient,
-        metrics: Arc<Metrics>,
-    ) -> Self {
-        Self {
-            recorder: Recorder::new(client.clone(), reporter),
-            client,
-            azupay: AzupayClient::new(http.clone()),
-            http,
-            metrics,
-            backoff: Mutex::new(HashMap::new()),
-            enable_called: Mutex::new(HashSet::new()),
-            api_key_versions: Mutex::new(HashMap::new()),
-        }
-    }
-
-    async fn event(
-        &self,
-        oac: &OAuthClient,
-        type_: EventType,
-        reason: &str,
-        action: &str,
-        note: String,
-    ) {
-        let ev = Event {
-            type_,
-            reason: reason.into(),
-            note: Some(truncate(note, 1000)),
-            action: action.into(),
-            secondary: None,
-        };
-        if let Err(e) = self.recorder.publish(&ev, &oac.object_ref(&())).await {
-            warn!(error = %e, reason, "could not publish event");
-        }
-    }
-}
-
-/// Event notes are limited to 1 kB by the API server.
-fn truncate(mut s: String, max: usize) -> String {
-    if s.len() > max {
-        let mut end = max.saturating_sub(3);
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        s.truncate(end);
-        s.push_str("...");
-    }
-    s
-}
-
-/// A short description of a Kubernetes API error (the server's message, not the whole Status).
-fn kube_message(e: &kube::Error) -> String {
-    match e {
-        kube::Error::Api(status) => format!("{} (HTTP {})", status.message, status.code),
-        other => other.to_string(),
-    }
-}
-
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    match m.lock() {
-        Ok(g) => g,
-        Err(p) => p.into_inner(),
-    }
-}
-
-/// Resolved client credentials for token requests.
-struct Resolved {
-    client_id: String,
-    client_secret: SecretString,
-    token_url: Option<String>,
-    details: Option<AzupayConnectionDetails>,
-}
-
-enum Deref {
-    Ok(Resolved),
-    NotReady(CredentialsState, Option<Duration>),
-}
-
-async fn get_secret(api: &Api<Secret>, name: &str) -> Result<Option<Secret>, Error> {
-    api.get_opt(name)
-        .await
-        .map_err(kube_err(format!("reading Secret {name}")))
-}
-
-fn failed(reason: &str, message: impl Into<String>) -> CredentialsState {
-    CredentialsState::Failed {
-        reason: reason.into(),
-        message: message.into(),
-    }
-}
-
-/// Phase 1 (dereference) for providers other than Azupay: the referenced Secret.
-async fn deref_referenced(spec: &OAuthClientSpec, secrets: &Api<Secret>) -> Result<Deref, Error> {
-    let Some(r) = &spec.credentials_secret_ref else {
-        return Ok(Deref::NotReady(
-            failed("InvalidSpec", "spec.credentialsSecretRef is missing"),
-            None,
-        ));
-    };
-    let Some(secret) = get_secret(secrets, &r.name).await? else {
-        return Ok(Deref::NotReady(
-            failed(
-                "SecretMissing",
-                format!(
-                    "Secret {} (spec.credentialsSecretRef.name) does not exist: create it",
-                    r.name
-                ),
-            ),
-            None,
-        ));
-    };
-    let (Some(id), Some(sec)) = (
-        build::secret_string(&secret, r.client_id_key()),
-        build::secret_string(&secret, r.client_secret_key()),
-    ) else {
-        return Ok(Deref::NotReady(
-            failed(
-                "SecretIncomplete",
-                format!(
-                    "Secret {} must hold keys {} and {}: add them",
-                    r.name,
-                    r.client_id_key(),
-                    r.client_secret_key()
-                ),
-            ),
-            None,
-        ));
-    };
-    Ok(Deref::Ok(Resolved {
-        client_id: id,
-        client_secret: SecretString::from(sec),
-        token_url: None,
-        details: None,
-    }))
-}
-
-/// Phase 1 for Azupay: the API key, the credentials Secret, and the enable-once flow.
-async fn deref_azupay(
-    oac: &OAuthClient,
-    ctx: &Context,
-    secrets: &Api<Secret>,
-) -> Result<Deref, Error> {
-    let spec = &oac.spec;
-    let (Some(az), Some(store)) = (&spec.azupay, &spec.credentials) else {
-        return Ok(Deref::NotReady(
-            failed(
-                "InvalidSpec",
-                "spec.azupay and spec.credentials are required",
-            ),
-            None,
-        ));
-    };
-    let uid = oac.uid().unwrap_or_default();
-    let key_ref = &az.api_key_secret_ref;
-    let Some(key_secret) = get_secret(secrets, &key_ref.name).await? else {
-        return Ok(Deref::NotReady(
-            failed(
-                "ApiKeyMissing",
-                format!(
-                    "Secret {} (spec.azupay.apiKeySecretRef) does not exist: create it",
-                    key_ref.name
-                ),
-            ),
-            None,
-        ));
-    };
-    let Some(api_key) = build::secret_string(&key_secret, &key_ref.key).map(SecretString::from)
-    else {
-        return Ok(Deref::NotReady(
-            failed(
-                "ApiKeyMissing",
-                format!(
-                    "Secret {} has no key {}: add the Azupay API key",
-                    key_ref.name, key_ref.key
-                ),
-            ),
-            None,
-        ));
-    };
-    let key_version = key_secret.resource_version().unwrap_or_default();
-    let creds_secret = get_secret(secrets, &store.secret_name).await?;
-    let called = lock(&ctx.enable_called).contains(&uid);
-    let status = oac.status.clone().unwrap_or_default();
-
-    match azupay::next_step(creds_secret.as_ref(), called) {
-        EnableStep::UseStored => {
-            let Some(stored) = creds_secret.as_ref().and_then(azupay::stored_credentials) else {
-                return Ok(Deref::NotReady(
-                    failed("CredentialsMissing", "the credentials Secret has no secret"),
-                    None,
-                ));
-            };
-            // Ask the details endpoint when we have no details yet or the API key changed.
-            let known = lock(&ctx.api_key_versions).get(&uid).cloned();
-            let mut details = details_from_status(&stored, &status);
-            if known.as_deref() != Some(key_version.as_str()) || status.allowed_scopes.is_none() {
-                match ctx
-                    .azupay
-                    .details(&az.endpoint, &az.client_id, &api_key)
-                    .await
-                {
-                    Ok(Some(d)) => {
-                        lock(&ctx.api_key_versions).insert(uid.clone(), key_version.clone());
-                        details = Some(d);
-                    }
-                    Ok(None) => {
-                        warn!(oauthclient = %oac.name_any(), "Azupay details say OAuth 2.0 is not enabled although a secret is stored");
-                    }
-                    Err(e) => {
-                        ctx.event(
-                            oac,
-                            EventType::Warning,
-                            e.reason(),
-                            "ReadDetails",
-                            format!("reading Azupay connection details failed: {e}"),
-                        )
-                        .await;
-                        if details.is_none() {
-                            return Ok(Deref::NotReady(
-                                failed(e.reason(), e.to_string()),
-                                Some(Duration::from_secs(30)),
-                            ));
-                        }
-                    }
-                }
-            }
-            let token_url = details
-                .as_ref()
-                .map(|d| d.oauth2_token_url.clone())
-                .or(stored.token_url.clone());
-            Ok(Deref::Ok(Resolved {
-                client_id: stored.client_id,
-                client_secret: stored.client_secret,
-                token_url,
-                details,
-            }))
-        }
-        EnableStep::CheckDetails => {
-            details_then_enable(oac, ctx, secrets, az, store, &api_key, &uid).await
-        }
-        EnableStep::MarkPending => {
-            let mark = build::credentials_pending_secret(oac, store);
-            if let Err(e) = secrets
-                .patch(
-                    &store.secret_name,
-                    &PatchParams::apply(MARK_FIELD_MANAGER).force(),
-                    &Patch::Apply(&mark),
-                )
-                .await
-            {
-                let msg = format!(
-                    "cannot create credentials Secret {} before enabling OAuth 2.0 (nothing was enabled): {}",
-                    store.secret_name,
-                    kube_message(&e)
-                );
-                ctx.event(
-                    oac,
-                    EventType::Warning,
-                    "CredentialsSecretNotWritable",
-                    "PrepareEnable",
-                    msg.clone(),
-                )
-                .await;
-                return Ok(Deref::NotReady(
-                    failed("CredentialsSecretNotWritable", msg),
-                    Some(Duration::from_secs(30)),
-                ));
-            }
-            note_credentials(ctx, oac, CredentialsState::EnablePending).await;
-            details_then_enable(oac, ctx, secrets, az, store, &api_key, &uid).await
-        }
-    }
-}
-
-/// Asks Azupay's details endpoint, then enables only when OAuth 2.0 is not enabled yet. Run
-/// before every enable call, the first one included: a client enabled elsewhere (by hand, by
-/// another OAuthClient, or before its credentials Secret was deleted) is never enabled again.
-async fn details_then_enable(
-    oac: &OAuthClient,
-    ctx: &Context,
-    secrets: &Api<Secret>,
-    az: &AzupaySpec,
-    store: &CredentialsStore,
-    api_key: &SecretString,
-    uid: &str,
-) -> Result<Deref, Error> {
-    match ctx
-        .azupay
-        .details(&az.endpoint, &az.client_id, api_key)
-        .await
-    {
-        Ok(d) => match azupay::after_details(d.as_ref()) {
-            AfterDetails::Enable => enable(oac, ctx, secrets, az, store, api_key, uid).await,
-            AfterDetails::CredentialsLost => {
-                Ok(credentials_lost(oac, ctx, az, store, "CheckEnabled").await)
-            }
-        },
-        Err(e) => Ok(Deref::NotReady(
-            failed(e.reason(), e.to_string()),
-            azupay_retry(&e),
-        )),
-    }
-}
-
-/// Shows a credentials state in the status while the enable flow is under way (before the call,
-/// and while the returned secret waits to be written). Best effort: a failure is logged, and the
-/// reconcile's own status write follows.
-async fn note_credentials(ctx: &Context, oac: &OAuthClient, state: CredentialsState) {
-    let prev = oac.status.as_ref();
-    let input = StatusInput {
-        generation: oac.metadata.generation,
-        credentials: Some(state),
-        oauth2_client_id: prev.and_then(|s| s.oauth2_client_id.clone()),
-        token_url: prev.and_then(|s| s.token_url.clone()),
-        allowed_scopes: prev.and_then(|s| s.allowed_scopes.clone()),
-        ttl_seconds: prev.and_then(|s| s.ttl_seconds),
-        last_refresh_request: prev.and_then(|s| s.last_refresh_request.clone()),
-        ..StatusInput::default()
-    };
-    let status = build::build_status(prev, input, Timestamp::now());
-    if let Err(e) = apply_status(ctx, oac, status).await {
-        warn!(oauthclient = %oac.name_any(), error = %e, "could not show the enable progress in the status");
-    }
-}
-
-/// When to look again after a failed Azupay call: soon when it may pass by itself; otherwise
-/// only after a change (a rotated API key Secret or an edited spec triggers a reconcile), with a
-/// slow safety net.
-fn azupay_retry(e: &azupay::AzupayError) -> Option<Duration> {
-    if e.is_retryable() {
-        Some(Duration::from_secs(30))
-    } else {
-        Some(Duration::from_secs(600))
-    }
-}
-
-fn details_from_status(
-    stored: &StoredCredentials,
-    status: &OAuthClientStatus,
-) -> Option<AzupayConnectionDetails> {
-    let token_url = stored.token_url.clone().or(status.token_url.clone())?;
-    Some(AzupayConnectionDetails {
-        oauth2_client_id: stored.client_id.clone(),
-        oauth2_client_secret: None,
-        oauth2_token_url: token_url,
-        oauth2_grant_type: "client_credentials".into(),
-        oauth2_ttl_in_secs: status.ttl_seconds.and_then(|t| u64::try_from(t).ok()),
-        oauth2_allowed_scopes: status.allowed_scopes.clone()?,
-    })
-}
-
-/// OAuth 2.0 is enabled at Azupay but its secret is not stored here: a warning event (from
-/// `action`), and `CredentialsLost` in the status.
-async fn credentials_lost(
-    oac: &OAuthClient,
-    ctx: &Context,
-    az: &AzupaySpec,
-    store: &CredentialsStore,
-    action: &str,
-) -> Deref {
-    let msg = azupay::credentials_lost_message(&az.client_id, &store.secret_name);
-    ctx.event(
-        oac,
-        EventType::Warning,
-        "CredentialsLost",
-        action,
-        msg.clone(),
-    )
-    .await;
-    Deref::NotReady(CredentialsState::Lost(msg), None)
-}
-
-/// Calls enable (once) and persists the returned secret, retrying while it is held in memory.
-async fn enable(
-    oac: &OAuthClient,
-    ctx: &Context,
-    secrets: &Api<Secret>,
-    az: &AzupaySpec,
-    store: &CredentialsStore,
-    api_key: &SecretString,
-    uid: &str,
-) -> Result<Deref, Error> {
-    lock(&ctx.enable_called).insert(uid.to_owned());
-    info!(oauthclient = %oac.name_any(), client_id = %az.client_id, "enabling OAuth 2.0 at Azupay");
-    let result = ctx
-        .azupay
-        .enable(&az.endpoint, &az.client_id, api_key)
-        .await;
-    let (details, secret) = match result {
-        Ok(r) => {
-            ctx.metrics.enable_call("success");
-            r
-        }
-        Err(azupay::AzupayError::AlreadyEnabled) => {
-            ctx.metrics.enable_call("already_enabled");
-            return Ok(credentials_lost(oac, ctx, az, store, "Enable").await);
-        }
-        Err(e) => {
-            ctx.metrics.enable_call("failure");
-            ctx.event(
-                oac,
-                EventType::Warning,
-                e.reason(),
-                "Enable",
-                format!("enabling OAuth 2.0 failed: {e}"),
-            )
-            .await;
-            return Ok(Deref::NotReady(
-                failed(e.reason(), e.to_string()),
-                azupay_retry(&e),
-            ));
-        }
-    };
-    let desired = build::credentials_secret(
-        oac,
-        store,
-        &details.oauth2_client_id,
-        &secret,
-        &details.oauth2_token_url,
-    );
-    let mut delay = Duration::from_millis(500);
-    let mut attempt = 0u32;
-    loop {
-        attempt += 1;
-        match secrets
-            .patch(
-                &store.secret_name,
-                &PatchParams::apply(FIELD_MANAGER).force(),
-                &Patch::Apply(&desired),
-            )
-            .await
-        {
-            Ok(_) => break,
-            Err(e) => {
-                warn!(oauthclient = %oac.name_any(), attempt, error = %kube_message(&e), "storing the Azupay client secret failed; retrying (held in memory only)");
-                if attempt == 1 {
-                    note_credentials(
-                        ctx,
-                        oac,
-                        CredentialsState::Failed {
-                            reason: "CredentialsWriteFailed".into(),
-                            message: format!(
-                                "OAuth 2.0 is enabled at Azupay but writing Secret {} failed: {}; \
-                                 retrying with the secret held in memory only: fix the cause and \
-                                 do not restart the operator until CredentialsStored is True",
-                                store.secret_name,
-                                kube_message(&e)
-                            ),
-                        },
-                    )
-                    .await;
-                    ctx.event(
-                        oac,
-                        EventType::Warning,
-                        "CredentialsWriteFailed",
-                        "StoreCredentials",
-                        format!(
-                            "OAuth 2.0 is enabled but writing Secret {} failed: {}. Retrying; do not restart the operator until it succeeds",
-                            store.secret_name,
-                            kube_message(&e)
-                        ),
-                    )
-                    .await;
-                }
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(10));
-            }
-        }
-    }
-    ctx.event(
-        oac,
-        EventType::Normal,
-        "CredentialsStored",
-        "Enable",
-        format!(
-            "OAuth 2.0 enabled at Azupay; client secret stored in Secret {}",
-            store.secret_name
-        ),
-    )
-    .await;
-    Ok(Deref::Ok(Resolved {
-        client_id: details.oauth2_client_id.clone(),
-        client_secret: secret,
-        token_url: Some(details.oauth2_token_url.clone()),
-        details: Some(details),
-    }))
-}
-
-/// Builds the token request for one token Secret.
-fn credentials_for(
-    spec: &OAuthClientSpec,
-    resolved: &Resolved,
-    token: &TokenSecretSpec,
-) -> Result<ClientCredentials, String> {
-    let id = resolved.client_id.clone();
-    let secret = resolved.client_secret.clone();
-    let mut builder = match spec.provider {
-        ProviderKind::Azupay => {
-            let Some(details) = &resolved.details else {
-                return Err("the Azupay connection details are not known yet".into());
-            };
-            Provider::azupay(details, secret)
-        }
-        ProviderKind::Autopay => Provider::autopay(id, secret),
-        ProviderKind::Payu => Provider::payu(Env::Production, id, secret),
-        ProviderKind::Pyng => {
-            let url = spec.token_url.clone().unwrap_or_default();
-            Provider::pyng(&url, id, secret).token_url(&url)
-        }
-        ProviderKind::Afterpay => {
-            let url = spec.token_url.clone().unwrap_or_default();
-            Provider::afterpay(&url, id, secret).token_url(&url)
-        }
-        ProviderKind::Generic => {
-            ClientCredentials::builder(spec.token_url.clone().unwrap_or_default(), id, secret)
-                .auth(ClientAuth::Basic)
-        }
-    };
-    if spec.provider != ProviderKind::Azupay
-        && let Some(url) = &spec.token_url
-    {
-        builder = builder.token_url(url);
-    }
-    if let Some(aud) = &spec.audience {
-        builder = builder.audience(aud.clone());
-    }
-    builder = builder.scopes(token.scopes.iter().cloned());
-    builder.build().map_err(|e| e.to_string())
-}
-
-/// The reconciler.
-pub async fn reconcile(oac: Arc<OAuthClient>, ctx: Arc<Context>) -> Result<Action, Error> {
-    let started = Instant::now();
-    let result = reconcile_inner(&oac, &ctx).await;
-    ctx.metrics
-        .reconcile_duration(started.elapsed().as_secs_f64());
-    result
-}
-
-async fn reconcile_inner(oac: &OAuthClient, ctx: &Context) -> Result<Action, Error> {
-    let ns = oac.namespace().ok_or(Error::NoNamespace)?;
-    let now = Timestamp::now();
-    let secrets: Api<Secret> = Api::namespaced(ctx.client.clone(), &ns);
-    let prev_status = oac.status.clone();
-    let refresh_request = oac.annotations().get(REFRESH_REQUEST_ANNOTATION).cloned();
-    let mut input = StatusInput {
-        generation: oac.metadata.generation,
-        last_refresh_request: refresh_request.clone().or(prev_status
-            .as_ref()
-            .and_then(|s| s.last_refresh_request.clone())),
-        ..StatusInput::default()
-    };
-
-    // validate
-    if let Err(problems) = validate::validate(&ns, &oac.spec) {
-        if prev_status.as_ref().and_then(|s| s.observed_generation) != oac.metadata.generation {
-            ctx.event(
-                oac,
-                EventType::Warning,
-                "InvalidSpec",
-                "Validate",
-                problems.join("; "),
-            )
-            .await;
-        }
-        input.invalid = Some(problems);
-        apply_status(
-            ctx,
-            oac,
-            build::build_status(prev_status.as_ref(), input, now),
-        )
-        .await?;
-        return Ok(Action::await_change());
-    }
-
-    // dereference
-    let deref = match oac.spec.provider {
-        ProviderKind::Azupay => deref_azupay(oac, ctx, &secrets).await?,
-        _ => deref_referenced(&oac.spec, &secrets).await?,
-    };
-    let resolved = match deref {
-        Deref::Ok(r) => r,
-        Deref::NotReady(state, requeue) => {
-            input.credentials = Some(state);
-            apply_status(
-                ctx,
-                oac,
-                build::build_status(prev_status.as_ref(), input, now),
-            )
-            .await?;
-            return Ok(requeue
-                .map(Action::requeue)
-                .unwrap_or_else(Action::await_change));
-        }
-    };
-    input.credentials = Some(if oac.spec.provider == ProviderKind::Azupay {
-        CredentialsState::Stored
-    } else {
-        CredentialsState::Referenced
-    });
-    input.oauth2_client_id = Some(resolved.client_id.clone());
-    if let Some(d) = &resolved.details {
-        input.allowed_scopes = Some(d.oauth2_allowed_scopes.clone());
-        input.ttl_seconds = d.oauth2_ttl_in_secs.and_then(|t| i64::try_from(t).ok());
-    }
-
-    // build + apply, token by token
-    let fraction = oac.spec.lifetime_fraction();
-    let mut next: Option<Timestamp> = None;
-    for token_spec in &oac.spec.tokens {
-        let outcome = reconcile_token(
-            oac,
-            ctx,
-            &secrets,
-            &resolved,
-            token_spec,
-            fraction,
-            refresh_request.as_deref(),
-            now,
-        )
-        .await?;
-        let wake = match &outcome {
-            TokenOutcome::Valid { refresh_at, .. } => Some(*refresh_at),
-            TokenOutcome::Failed { retry_at, .. } => Some(*retry_at),
-            TokenOutcome::NotIssued { .. } => None,
-        };
-        next = match (next, wake) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
-        input.tokens.push((token_spec.clone(), outcome));
-    }
-    input.token_url = resolved.token_url.clone().or_else(|| {
-        oac.spec
-            .tokens
-            .first()
-            .and_then(|t| credentials_for(&oac.spec, &resolved, t).ok())
-            .map(|c| c.token_url().to_string())
-    });
-
-    // token Secrets removed from the spec go away
-    remove_stale_token_secrets(oac, ctx, &secrets).await?;
-
-    // status
-    apply_status(
-        ctx,
-        oac,
-        build::build_status(prev_status.as_ref(), input, now),
-    )
-    .await?;
-    Ok(match next {
-        Some(at) => {
-            Action::requeue(refresh::until(Timestamp::now(), at).max(Duration::from_millis(200)))
-        }
-        None => Action::await_change(),
-    })
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn reconcile_token(
-    oac: &OAuthClient,
-    ctx: &Context,
-    secrets: &Api<Secret>,
-    resolved: &Resolved,
-    token_spec: &TokenSecretSpec,
-    fraction: f64,
-    refresh_request: Option<&str>,
-    now: Timestamp,
-) -> Result<TokenOutcome, Error> {
-    let ns = oac.namespace().unwrap_or_default();
-    let key = format!(
-        "{ns}/{}/{}",
-        oac.uid().unwrap_or_default(),
-        token_spec.secret_name
-    );
-    if let Some(details) = &resolved.details {
-        let outside = validate::scopes_outside(&details.oauth2_allowed_scopes, &token_spec.scopes);
-        if !outside.is_empty() {
-            let message = format!(
-                "scopes {} are not in Azupay's oauth2AllowedScopes for this client: remove them or ask Azupay to allow them",
-                outside.join(", ")
-            );
-            ctx.event(
-                oac,
-                EventType::Warning,
-                "ScopesNotAllowed",
-                "IssueToken",
-                format!("{}: {message}", token_spec.secret_name),
-            )
-            .await;
-            return Ok(TokenOutcome::NotIssued {
-                reason: "ScopesNotAllowed".into(),
-                message,
-            });
-        }
-    }
-    let credentials = match credentials_for(&oac.spec, resolved, token_spec) {
-        Ok(c) => c,
-        Err(message) => {
-            return Ok(TokenOutcome::NotIssued {
-                reason: "TokenConfigInvalid".into(),
-                message,
-            });
-        }
-    };
-    let hash = build::config_hash(
-        credentials.token_url().as_str(),
-        &resolved.client_id,
-        &resolved.client_secret,
-        &token_spec.scopes,
-        oac.spec.audience.as_deref(),
-    );
-    let existing = get_secret(secrets, &token_spec.secret_name).await?;
-    let stored = existing.as_ref().and_then(build::read_stored_token);
-    // A Secret by that name that we do not own is never overwritten.
-    if let Some(existing) = &existing {
-        let ours = existing
-            .owner_references()
-            .iter()
-            .any(|o| Some(o.uid.as_str()) == oac.meta().uid.as_deref());
-        if !ours {
-            return Ok(TokenOutcome::NotIssued {
-                reason: "SecretConflict".into(),
-                message: format!(
-                    "Secret {} exists and is not owned by this OAuthClient: delete it or pick another secretName",
-                    token_spec.secret_name
-                ),
-            });
-        }
-    }
-    let forced = build::refresh_forced(
-        refresh_request,
-        oac.status
-            .as_ref()
-            .and_then(|s| s.last_refresh_request.as_deref()),
-        stored.as_ref().and_then(|s| s.refresh_answered.as_deref()),
-    );
-    match build::plan_token(stored.as_ref(), &hash, now, forced) {
-        TokenPlan::Keep {
-            expires_at,
-            refresh_at,
-        } => {
-            ctx.metrics
-                .expiry(&ns, &token_spec.secret_name, expires_at.as_second());
-            lock(&ctx.backoff).remove(&key);
-            return Ok(TokenOutcome::Valid {
-                expires_at,
-                refresh_at,
-            });
-        }
-        TokenPlan::Issue => {}
-    }
-    // in back-off?
-    if !forced
-        && let Some(b) = lock(&ctx.backoff)
-            .get(&key)
-            .cloned()
-            .filter(|b| b.retry_at > now)
-    {
-        return Ok(TokenOutcome::Failed {
-            reason: b.reason,
-            message: b.message,
-            expires_at: stored.as_ref().map(|s| s.expires_at).filter(|e| *e > now),
-            retry_at: b.retry_at,
-        });
-    }
-    let provider = oac.spec.provider.as_str();
-    match credentials.request_token(&ctx.http).await {
-        Ok(token) => {
-            ctx.metrics.refresh(provider, "success");
-            lock(&ctx.backoff).remove(&key);
-            let issued_at = Timestamp::now();
-            let expires_at = Timestamp::try_from(token.expires_at()).unwrap_or(issued_at);
-            let issued = IssuedToken {
-                access_token: token.secret().clone(),
-                token_type: token.token_type().to_owned(),
-                scope: token.scope().map(str::to_owned),
-                issued_at,
-                expires_at,
-            };
-            let refresh_at =
-                refresh::refresh_at(issued_at, expires_at, fraction, rand::random::<f64>());
-            let desired =
-                build::token_secret(oac, token_spec, &issued, refresh_at, &hash, refresh_request);
-            secrets
-                .patch(
-                    &token_spec.secret_name,
-                    &PatchParams::apply(FIELD_MANAGER).force(),
-                    &Patch::Apply(&desired),
-                )
-                .await
-                .map_err(kube_err(format!(
-                    "writing token Secret {}",
-                    token_spec.secret_name
-                )))?;
-            ctx.metrics
-                .expiry(&ns, &token_spec.secret_name, expires_at.as_second());
-            info!(oauthclient = %oac.name_any(), secret = %token_spec.secret_name, %expires_at, %refresh_at, "token refreshed");
-            if stored.is_none() {
-                ctx.event(
-                    oac,
-                    EventType::Normal,
-                    "TokenIssued",
-                    "IssueToken",
-                    format!(
-                        "token Secret {} written; expires at {expires_at}",
-                        token_spec.secret_name
-                    ),
-                )
-                .await;
-            }
-            Ok(TokenOutcome::Valid {
-                expires_at,
-                refresh_at,
-            })
-        }
-        Err(e) => {
-            ctx.metrics.refresh(provider, "failure");
-            let failures = lock(&ctx.backoff)
-                .get(&key)
-                .map(|b| b.failures)
-                .unwrap_or(0)
-                + 1;
-            let expires_at = stored.as_ref().map(|s| s.expires_at).filter(|e| *e > now);
-            let delay = if e.is_retryable() {
-                refresh::retry_delay(
-                    now,
-                    failures,
-                    expires_at,
-                    e.retry_after(),
-                    rand::random::<f64>(),
-                )
-            } else {
-                // a person has to change something; still look again now and then
-                refresh::retry_delay(
-                    now,
-                    failures.max(6),
-                    expires_at,
-                    e.retry_after(),
-                    rand::random::<f64>(),
-                )
-            };
-            let retry_at = now
-                + jiff::SignedDuration::try_from(delay)
-                    .unwrap_or(jiff::SignedDuration::from_secs(60));
-            let message = format!("token request failed: {e}");
-            warn!(oauthclient = %oac.name_any(), secret = %token_spec.secret_name, error = %e, failures, retry_in = ?delay, "token request failed");
-            ctx.event(
-                oac,
-                EventType::Warning,
-                "TokenRequestFailed",
-                "IssueToken",
-                format!("{}: {message}", token_spec.secret_name),
-            )
-            .await;
-            let reason = "TokenRequestFailed".to_owned();
-            lock(&ctx.backoff).insert(
-                key,
-                Backoff {
-                    failures,
-                    retry_at,
-                    reason: reason.clone(),
-                    message: message.clone(),
-                },
-            );
-            Ok(TokenOutcome::Failed {
-                reason,
-                message,
-                expires_at,
-                retry_at,
-            })
-        }
-    }
-}
-
-/// Deletes token Secrets this OAuthClient owns that its spec no longer lists.
-async fn remove_stale_token_secrets(
-    oac: &OAuthClient,
-    ctx: &Context,
-    secrets: &Api<Secret>,
-) -> Result<(), Error> {
-    let selector = format!(
-        "{}={},{}=token",
-        build::OAUTHCLIENT_LABEL,
-        oac.name_any(),
-        build::ROLE_LABEL
-    );
-    let owned = secrets
-        .list(&ListParams::default().labels(&selector))
-        .await
-        .map_err(kube_err("listing token Secrets"))?;
-    for s in owned.items {
-        let name = s.name_any();
-        let ours = s
-            .owner_references()
-            .iter()
-            .any(|o| Some(o.uid.as_str()) == oac.meta().uid.as_deref());
-        if ours && !oac.spec.tokens.iter().any(|t| t.secret_name == name) {
-            secrets
-                .delete(&name, &DeleteParams::default())
-                .await
-                .map_err(kube_err(format!("deleting token Secret {name}")))?;
-            ctx.metrics
-                .forget_expiry(&oac.namespace().unwrap_or_default(), &name);
-            ctx.event(
-                oac,
-                EventType::Normal,
-                "TokenSecretDeleted",
-                "Cleanup",
-                format!("token Secret {name} is no longer in spec.tokens and was deleted"),
-            )
-            .await;
-        }
-    }
-    Ok(())
-}
-
-async fn apply_status(
-    ctx: &Context,
-    oac: &OAuthClient,
-    status: OAuthClientStatus,
-) -> Result<(), Error> {
-    if let Some(ready) = status.conditions.iter().find(|c| c.type_ == "Ready") {
-        ctx.metrics.ready(
-            &oac.namespace().unwrap_or_default(),
-            &oac.name_any(),
-            ready.status == "True",
-            &ready.reason,
-        );
-    }
-    if oac.status.as_ref() == Some(&status) {
-        return Ok(());
-    }
-    let api: Api<OAuthClient> =
-        Api::namespaced(ctx.client.clone(), &oac.namespace().unwrap_or_default());
-    let patch = json!({
-        "apiVersion": "clientcreds.dev/v1alpha1",
-        "kind": "OAuthClient",
-        "status": status,
-    });
-    api.patch_status(
-        &oac.name_any(),
-        &PatchParams::apply(FIELD_MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await
-    .map_err(kube_err("writing OAuthClient status"))?;
-    Ok(())
-}
-
-/// The error policy: back off and count by variant.
-pub fn error_policy(oac: Arc<OAuthClient>, error: &Error, ctx: Arc<Context>) -> Action {
-    warn!(oauthclient = %oac.name_any(), error = %error, "reconcile failed");
-    ctx.metrics.reconcile_error(error.metric_label());
-    Action::requeue(Duration::from_secs(5))
-}
-
-/// Maps a Secret to the OAuthClients that own or reference it.
-fn secret_to_oauthclients(
+/// The OAuthClients a change of a Secret concerns (`deleted`: the Secret is gone), from its
+/// metadata only.
+///
+/// - The operator's own token Secrets (its labels): only their deletion matters, to their
+///   owner; its own writes to them trigger nothing.
+/// - Any other Secret: the OAuthClients of its namespace that reference it
+///   (`credentialsSecretRef`, Azupay's API key and credentials Secret); when it is deleted,
+///   also its OAuthClient owners and those whose `spec.tokens` name it (a conflicting Secret
+///   gone frees the name).
+pub fn secret_triggers(
     store: &Store<OAuthClient>,
-    secret: &Secret,
+    secret: &ObjectMeta,
+    deleted: bool,
 ) -> Vec<ObjectRef<OAuthClient>> {
-    let ns = secret.namespace().unwrap_or_default();
-    let name = secret.name_any();
-    let mut out: Vec<ObjectRef<OAuthClient>> = secret
-        .owner_references()
-        .iter()
-        .filter(|o| o.kind == "OAuthClient" && o.api_version.starts_with(crate::crd::GROUP))
-        .map(|o| ObjectRef::new(&o.name).within(&ns))
-        .collect();
+    let ns = secret.namespace.clone().unwrap_or_default();
+    let name = secret.name.as_deref().unwrap_or_default();
+    let owners = || {
+        secret
+            .owner_references
+            .iter()
+            .flatten()
+            .filter(|o| o.kind == "OAuthClient" && o.api_version.starts_with(crate::crd::GROUP))
+            .map(|o| ObjectRef::new(&o.name).within(&ns))
+    };
+    let labels = secret.labels.as_ref();
+    let label = |k: &str| labels.and_then(|l| l.get(k)).map(String::as_str);
+    if label(MANAGED_BY_LABEL) == Some(MANAGER) && label(ROLE_LABEL) == Some(TOKEN_ROLE) {
+        return if deleted {
+            owners().collect()
+        } else {
+            Vec::new()
+        };
+    }
+    let mut out: Vec<ObjectRef<OAuthClient>> = if deleted {
+        owners().collect()
+    } else {
+        Vec::new()
+    };
     for oac in store.state() {
         if oac.namespace().as_deref() != Some(ns.as_str()) {
             continue;
         }
         let s = &oac.spec;
-        let refs = s.credentials_secret_ref.as_ref().map(|r| r.name.as_str())
-            == Some(name.as_str())
+        let refs = s.credentials_secret_ref.as_ref().map(|r| r.name.as_str()) == Some(name)
             || s.azupay
                 .as_ref()
                 .map(|a| a.api_key_secret_ref.name.as_str())
-                == Some(name.as_str())
-            || s.credentials.as_ref().map(|c| c.secret_name.as_str()) == Some(name.as_str());
+                == Some(name)
+            || s.credentials.as_ref().map(|c| c.secret_name.as_str()) == Some(name)
+            || (deleted && s.tokens.iter().any(|t| t.secret_name == name));
         if refs {
-            out.push(ObjectRef::from_obj(&*oac));
+            let r = ObjectRef::from_obj(&*oac);
+            if !out.contains(&r) {
+                out.push(r);
+            }
         }
     }
     out
+}
+
+/// Turns the metadata watch of Secrets into reconcile triggers. The first list is skipped
+/// (every OAuthClient is reconciled when its own watch lists it); later re-lists count as
+/// changes, since a change may have been missed while disconnected.
+fn secret_event_triggers(
+    store: &Store<OAuthClient>,
+    listed: &AtomicBool,
+    event: watcher::Event<PartialObjectMeta<Secret>>,
+) -> Vec<ObjectRef<OAuthClient>> {
+    match event {
+        watcher::Event::Apply(s) => secret_triggers(store, &s.metadata, false),
+        watcher::Event::Delete(s) => secret_triggers(store, &s.metadata, true),
+        watcher::Event::InitApply(s) if listed.load(Ordering::Relaxed) => {
+            secret_triggers(store, &s.metadata, false)
+        }
+        watcher::Event::InitDone => {
+            listed.store(true, Ordering::Relaxed);
+            Vec::new()
+        }
+        watcher::Event::Init | watcher::Event::InitApply(_) => Vec::new(),
+    }
 }
 
 /// Runs the controller until `shutdown` resolves, reconciling at most `concurrency`
@@ -1125,21 +141,63 @@ pub async fn run_controller(
     .await;
 }
 
+/// Forgets the state of a deleted OAuthClient; after a re-list, of every OAuthClient that is
+/// gone (a deletion missed while disconnected).
+fn prune(ctx: &Context, store: &Store<OAuthClient>, event: &watcher::Event<OAuthClient>) {
+    match event {
+        watcher::Event::Delete(oac) => ctx.forget(oac),
+        watcher::Event::InitDone => {
+            let live: std::collections::HashSet<ObjectKey> = store
+                .state()
+                .iter()
+                .filter_map(|o| ObjectKey::of(o))
+                .collect();
+            ctx.retain(|key| live.contains(key));
+        }
+        _ => {}
+    }
+}
+
 async fn run_one(
-    (oacs, secrets): (Api<OAuthClient>, Api<Secret>),
+    (oacs, secrets): (Api<OAuthClient>, Api<PartialObjectMeta<Secret>>),
     ctx: Arc<Context>,
     concurrency: u16,
     shutdown: impl std::future::Future<Output = ()> + Send + Sync + 'static,
 ) {
-    let controller = Controller::new(oacs, watcher::Config::default().any_semantic())
+    let (store, writer) = reflector::store();
+    let pruning = ctx.clone();
+    let pruning_store = store.clone();
+    // Only changes the operator did not make itself: a new generation (spec), labels or
+    // annotations (the refresh request); its own status writes pass none of them.
+    let oauthclients = watcher(oacs, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .reflect(writer)
+        .inspect_ok(move |event| prune(&pruning, &pruning_store, event))
+        .applied_objects()
+        .predicate_filter(
+            predicates::generation
+                .combine(predicates::labels)
+                .combine(predicates::annotations),
+            Default::default(),
+        );
+    let controller = Controller::for_stream(oauthclients, store.clone())
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency));
-    let store = controller.store();
+    let listed = AtomicBool::new(false);
+    let secret_triggers = watcher(secrets, watcher::Config::default().any_semantic())
+        .default_backoff()
+        .filter_map(move |event| {
+            let refs = match event {
+                Ok(event) => secret_event_triggers(&store, &listed, event),
+                Err(e) => {
+                    tracing::debug!(error = %e, "Secret watch");
+                    Vec::new()
+                }
+            };
+            futures::future::ready((!refs.is_empty()).then(|| stream::iter(refs)))
+        })
+        .flatten();
     controller
-        .watches(
-            secrets,
-            watcher::Config::default().any_semantic(),
-            move |s: Secret| secret_to_oauthclients(&store, &s),
-        )
+        .reconcile_on(secret_triggers)
         .graceful_shutdown_on(shutdown)
         .run(reconcile, error_policy, ctx)
         .for_each(|res| async move {
@@ -1153,8 +211,12 @@ async fn run_one(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crd::{AzupaySpec, CredentialsSecretRef, CredentialsStore, SecretKeyRef};
-    use kube::runtime::reflector;
+    use crate::crd::{
+        AzupaySpec, CredentialsSecretRef, CredentialsStore, OAuthClientSpec, ProviderKind,
+        SecretKeyRef, TokenSecretSpec,
+    };
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::Resource;
 
     fn oac(name: &str, ns: &str, spec: OAuthClientSpec) -> OAuthClient {
         let mut o = OAuthClient::new(name, spec);
@@ -1173,6 +235,7 @@ mod tests {
                 client_secret_key: None,
                 namespace: None,
             }),
+            environment: None,
             token_url: None,
             audience: None,
             credentials: None,
@@ -1217,72 +280,93 @@ mod tests {
         for o in [&a, &b, &c, &az] {
             writer.apply_watcher_event(&watcher::Event::Apply(o.clone()));
         }
-        let names = |s: &Secret| {
-            let mut v: Vec<String> = secret_to_oauthclients(&store, s)
+        let names = |s: &Secret, deleted: bool| {
+            let mut v: Vec<String> = secret_triggers(&store, &s.metadata, deleted)
                 .into_iter()
                 .map(|r| r.name)
                 .collect();
             v.sort();
             v
         };
-        // referenced credentials: only in the same namespace
-        assert_eq!(names(&secret("shared", "shop")), ["a"]);
-        assert_eq!(names(&secret("shared", "elsewhere")), ["c"]);
-        // API key and credentials Secret of an Azupay client
-        assert_eq!(names(&secret("api-key", "shop")), ["az"]);
-        assert_eq!(names(&secret("az-creds", "shop")), ["az"]);
-        // unrelated
-        assert!(names(&secret("nothing", "shop")).is_empty());
-        // owned token Secret
-        let mut owned = secret("tok", "shop");
-        owned.metadata.owner_references = b.controller_owner_ref(&()).map(|o| vec![o]);
-        assert_eq!(names(&owned), ["b"]);
-    }
-
-    #[test]
-    fn event_notes_fit_the_api_limit() {
-        let long = "é".repeat(2000);
-        let t = truncate(long, 1000);
-        assert!(t.len() <= 1000 && t.ends_with("..."));
-        assert_eq!(truncate("short".into(), 1000), "short");
-    }
-
-    #[test]
-    fn token_requests_follow_each_provider_dialect() {
-        let resolved = Resolved {
-            client_id: "id".into(),
-            client_secret: SecretString::from("s"),
-            token_url: None,
-            details: None,
-        };
-        let tok = TokenSecretSpec {
-            secret_name: "t".into(),
-            scopes: vec!["a".into()],
-        };
-        let mut spec = payu("c");
-        let c = credentials_for(&spec, &resolved, &tok).unwrap();
-        assert_eq!(
-            c.token_url().as_str(),
-            "https://accounts.payu.in/oauth/token"
+        // the operator's own token Secret of b, as it writes it
+        let mut own_token = secret("tok", "shop");
+        own_token.metadata.owner_references = b.controller_owner_ref(&()).map(|o| vec![o]);
+        own_token.metadata.labels = Some(
+            [(MANAGED_BY_LABEL, MANAGER), (ROLE_LABEL, TOKEN_ROLE)]
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
         );
-        assert_eq!(c.auth(), ClientAuth::Post);
-        spec.provider = ProviderKind::Pyng;
-        spec.token_url = Some("https://pyng.test/billing/oauth2/token".into());
-        let c = credentials_for(&spec, &resolved, &tok).unwrap();
-        assert_eq!(
-            c.token_url().as_str(),
-            "https://pyng.test/billing/oauth2/token"
-        );
-        assert_eq!(c.auth(), ClientAuth::Basic);
-        spec.provider = ProviderKind::Autopay;
-        spec.token_url = None;
-        let c = credentials_for(&spec, &resolved, &tok).unwrap();
-        assert_eq!(c.auth(), ClientAuth::Json);
-        assert_eq!(c.cache_key().audience(), Some("https://api.autopay.io"));
-        spec.provider = ProviderKind::Azupay;
-        assert!(
-            credentials_for(&spec, &resolved, &tok).is_err(),
-            "no details yet"
-        );
+        // a Secret someone else owns, under the name of a's token Secret
+        let mut foreign_owned = secret("tok", "shop");
+        foreign_owned.metadata.owner_references = b.controller_owner_ref(&()).map(|o| vec![o]);
+        // (name, Secret, deleted, expected OAuthClients)
+        let cases: Vec<(&str, Secret, bool, Vec<&str>)> = vec![
+            (
+                "referenced, same namespace only",
+                secret("shared", "shop"),
+                false,
+                vec!["a"],
+            ),
+            (
+                "referenced elsewhere",
+                secret("shared", "elsewhere"),
+                false,
+                vec!["c"],
+            ),
+            (
+                "Azupay API key",
+                secret("api-key", "shop"),
+                false,
+                vec!["az"],
+            ),
+            (
+                "Azupay credentials Secret",
+                secret("az-creds", "shop"),
+                false,
+                vec!["az"],
+            ),
+            (
+                "referenced and deleted",
+                secret("api-key", "shop"),
+                true,
+                vec!["az"],
+            ),
+            ("unrelated", secret("nothing", "shop"), false, vec![]),
+            (
+                "own token Secret written: nothing",
+                own_token.clone(),
+                false,
+                vec![],
+            ),
+            (
+                "own token Secret deleted: its owner",
+                own_token,
+                true,
+                vec!["b"],
+            ),
+            (
+                "a token name, changed: nothing",
+                secret("tok", "shop"),
+                false,
+                vec![],
+            ),
+            // every OAuthClient of "shop" here names "tok" in spec.tokens
+            (
+                "a token name freed: who wants it",
+                secret("tok", "shop"),
+                true,
+                vec!["a", "az", "b"],
+            ),
+            (
+                "owned, not labelled, deleted",
+                foreign_owned,
+                true,
+                vec!["a", "az", "b"],
+            ),
+        ];
+        for (what, s, deleted, expected) in cases {
+            assert_eq!(names(&s, deleted), expected, "{what}");
+        }
     }
 }

@@ -70,6 +70,8 @@ pub const DEFAULT_LIFETIME_FRACTION: f64 = 0.5;
         .message("spec.tokenUrl is required for providers pyng, afterpay and generic (their token host is per partner)"),
     validation = Rule::new("self.provider == 'azupay' ? !has(self.tokenUrl) : true")
         .message("spec.tokenUrl is not allowed for azupay: the token URL comes from the enable/details response"),
+    validation = Rule::new("!has(self.environment) || self.provider == 'payu'")
+        .message("spec.environment is only for provider payu (the only provider with a token host per environment); set spec.tokenUrl for the others"),
     validation = Rule::new("self.tokens.all(t, self.tokens.exists_one(u, u.secretName == t.secretName))")
         .message("spec.tokens[].secretName must be unique"),
     validation = Rule::new("!has(self.credentials) || self.tokens.all(t, t.secretName != self.credentials.secretName)")
@@ -90,9 +92,16 @@ pub struct OAuthClientSpec {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub credentials_secret_ref: Option<CredentialsSecretRef>,
 
+    /// PayU only: which of the provider's environments to use, `test` (the default:
+    /// `https://uat-accounts.payu.in/oauth/token`) or `production`
+    /// (`https://accounts.payu.in/oauth/token`). Ignored when spec.tokenUrl is set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub environment: Option<Environment>,
+
     /// The token endpoint URL. Overrides the provider's default (autopay:
-    /// `https://api-auth.autopay.io/oauth/token`, payu: `https://accounts.payu.in/oauth/token`).
-    /// Required for pyng, afterpay and generic; not allowed for azupay.
+    /// `https://api-auth.autopay.io/oauth/token`; payu: the host of spec.environment, test
+    /// unless production is chosen). Required for pyng, afterpay and generic; not allowed for
+    /// azupay.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 2048))]
     pub token_url: Option<String>,
@@ -146,6 +155,41 @@ impl ProviderKind {
             Self::Pyng => "pyng",
             Self::Afterpay => "afterpay",
             Self::Generic => "generic",
+        }
+    }
+}
+
+impl ProviderKind {
+    /// The middleware's preset for this provider (`None` for generic, which has no preset).
+    pub fn provider(self) -> Option<clientcreds::Provider> {
+        use clientcreds::Provider;
+        match self {
+            Self::Azupay => Some(Provider::Azupay),
+            Self::Autopay => Some(Provider::Autopay),
+            Self::Payu => Some(Provider::PayU),
+            Self::Pyng => Some(Provider::Pyng),
+            Self::Afterpay => Some(Provider::Afterpay),
+            Self::Generic => None,
+        }
+    }
+}
+
+/// A provider environment (PayU has one token host per environment).
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Environment {
+    /// The provider's test (UAT) environment: the default.
+    #[default]
+    Test,
+    /// The provider's production environment.
+    Production,
+}
+
+impl From<Environment> for clientcreds::Env {
+    fn from(e: Environment) -> Self {
+        match e {
+            Environment::Test => clientcreds::Env::Test,
+            Environment::Production => clientcreds::Env::Production,
         }
     }
 }
@@ -334,6 +378,14 @@ const SECRET_NAME_RULE: &str =
 const SECRET_NAME_MESSAGE: &str = "must be a valid Secret name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit";
 
 impl OAuthClientSpec {
+    /// The provider environment in effect: spec.environment, else the middleware's default
+    /// ([`clientcreds::Env::DEFAULT`], test).
+    pub fn environment(&self) -> clientcreds::Env {
+        self.environment
+            .map(Into::into)
+            .unwrap_or(clientcreds::Env::DEFAULT)
+    }
+
     /// The refresh fraction in effect (default [`DEFAULT_LIFETIME_FRACTION`]).
     pub fn lifetime_fraction(&self) -> f64 {
         self.refresh

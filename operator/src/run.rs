@@ -13,7 +13,8 @@ use kube_lease_manager::LeaseManagerBuilder;
 use tokio::sync::watch;
 use tracing::info;
 
-use crate::controller::{Context, run_controller};
+use crate::context::Context;
+use crate::controller::run_controller;
 use crate::server::{self, Health};
 use crate::telemetry::Metrics;
 

@@ -14,6 +14,8 @@
 //! let text = metrics.encode();
 //! assert!(text.contains(r#"clientcreds_operator_oauthclient_ready{namespace="payments",oauthclient="payu",reason="TokensIssued"} 1"#));
 //! assert!(!text.contains(r#"reason="CredentialsLost""#));
+//! metrics.forget_ready("payments", "payu");
+//! assert!(!metrics.encode().contains(r#"oauthclient="payu""#));
 //! ```
 
 use std::collections::HashMap;
@@ -159,6 +161,16 @@ impl Metrics {
             self.ready.remove(&old);
         }
         self.ready.get_or_create(&labels).set(i64::from(ready));
+    }
+    /// Drops the `oauthclient_ready` series of `namespace/name` (the OAuthClient is gone).
+    pub fn forget_ready(&self, namespace: &str, name: &str) {
+        let mut current = match self.ready_labels.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        if let Some(old) = current.remove(&(namespace.to_owned(), name.to_owned())) {
+            self.ready.remove(&old);
+        }
     }
     /// The OpenMetrics text exposition.
     pub fn encode(&self) -> String {

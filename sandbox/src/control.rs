@@ -2,7 +2,6 @@
 
 use std::fmt;
 use std::future::Future;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::response::{IntoResponse, Response};
@@ -11,7 +10,6 @@ use http::{HeaderName, HeaderValue, StatusCode};
 use serde::Serialize;
 
 use crate::Provider;
-use crate::state::Shared;
 
 /// One request the sandbox received, as it came over the wire.
 ///
@@ -205,12 +203,12 @@ impl FaultPoint {
 /// The index of Azupay enable's fault queue (after the five token queues).
 pub(crate) const ENABLE_QUEUE: usize = 5;
 
-/// Run `handler` under the next scripted fault of `point`, if any.
-pub(crate) async fn faulted<F>(shared: Arc<Shared>, point: FaultPoint, handler: F) -> Response
+/// Run `handler` under `fault`, if any (the queues live in [`crate::state`], which takes the
+/// next fault out: `state::faulted`).
+pub(crate) async fn under<F>(fault: Option<Fault>, handler: F) -> Response
 where
     F: Future<Output = Response>,
 {
-    let fault = shared.lock().faults[point.index()].pop_front();
     let Some(fault) = fault else {
         return handler.await;
     };

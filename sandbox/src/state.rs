@@ -1,12 +1,12 @@
 //! The state every handler shares: clients, issued tokens, recordings, faults, the clock.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::Provider;
 use crate::config::{AzupayClient, Client, RateLimit, SandboxConfig};
-use crate::control::{Fault, RecordedRequest};
+use crate::control::{self, Fault, FaultPoint, RecordedRequest};
 
 /// Everything behind the server, shared by the handlers and the [`Sandbox`](crate::Sandbox)
 /// handle.
@@ -148,4 +148,17 @@ pub(crate) fn random_hex(bytes: usize) -> String {
     let mut buf = vec![0u8; bytes];
     rand::fill(&mut buf[..]);
     buf.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Run `handler` under the next scripted fault of `point`, if any.
+pub(crate) async fn faulted<F>(
+    shared: Arc<Shared>,
+    point: FaultPoint,
+    handler: F,
+) -> axum::response::Response
+where
+    F: std::future::Future<Output = axum::response::Response>,
+{
+    let fault = shared.lock().faults[point.index()].pop_front();
+    control::under(fault, handler).await
 }

@@ -10,7 +10,9 @@
 //! Secret each; Azupay's one-time enable allows one OAuthClient per business client, so it is
 //! left out):
 //! 1. **create**: time from the first create until all N are `Ready` with a token Secret, the
-//!    token requests made (exactly N), the operator's CPU time and resident memory;
+//!    token requests made (exactly N), the reconciles (at most 1.2 per OAuthClient: the
+//!    operator's own writes must not come back as reconciles), the operator's CPU time and
+//!    resident memory;
 //! 2. **idle**: a quiet period: CPU time used and token requests made (none);
 //! 3. **refresh all**: every OAuthClient gets the refresh-on-demand annotation; time until every
 //!    token Secret holds a new token, and the token requests made (exactly N);
@@ -51,6 +53,9 @@ const PROVIDERS: [(&str, Provider); 4] = [
     ("pyng", Provider::Pyng),
     ("afterpay", Provider::Afterpay),
 ];
+
+/// The most reconciles one OAuthClient may take to be brought up (create → Ready).
+const MAX_RECONCILES_PER_CLIENT: f64 = 1.2;
 
 /// How long any one step may take before the harness gives up.
 const STEP_LIMIT: Duration = Duration::from_secs(900);
@@ -402,6 +407,13 @@ async fn main() {
     );
     let create = operator.usage().await.since(before);
     let (rss_ready, _) = operator.memory();
+    // the operator's own writes (token Secret, status) must not come back as reconciles
+    let per_client = create.reconciles as f64 / n as f64;
+    assert!(
+        per_client <= MAX_RECONCILES_PER_CLIENT,
+        "{per_client:.2} reconciles per OAuthClient brought up ({} for {n}); at most {MAX_RECONCILES_PER_CLIENT}",
+        create.reconciles
+    );
 
     // 2. idle
     let before = operator.usage().await;
@@ -493,6 +505,7 @@ async fn main() {
         std::env::var("MAX_CONCURRENT_RECONCILES").unwrap_or_else(|_| "default".into());
     println!();
     println!("max concurrent reconciles: {concurrency}");
+    println!("reconciles per OAuthClient brought up: {per_client:.2}");
     println!(
         "| step | N | wall time | token requests | reconciles | operator CPU | operator memory |"
     );

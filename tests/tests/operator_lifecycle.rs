@@ -222,6 +222,15 @@ async fn references_stay_in_the_namespace_and_the_crd_rejects_invalid_specs() {
             .await
             .contains("spec.tokenUrl")
     );
+    // spec.environment is PayU's choice of host only
+    assert!(
+        refused(
+            "env-not-payu",
+            json!({"provider": "autopay", "environment": "production"})
+        )
+        .await
+        .contains("spec.environment is only for provider payu")
+    );
     // the Azupay client id is immutable
     env.create_azupay(
         "az",

@@ -215,3 +215,30 @@ async fn failures_back_off_and_retry_after_is_honoured() {
     env.assert_no_secret_anywhere(std::slice::from_ref(&p.client_secret))
         .await;
 }
+
+/// The operator's own writes trigger nothing, but a token Secret someone deletes is written
+/// again at once (its deletion is the one event of its own Secrets that the operator watches).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_token_secret_is_written_again() {
+    let env = setup(SandboxConfig::default()).await;
+    let op = env.start_operator(None);
+    payu(&env, "gone", "gone-token").await;
+    env.wait_ready("gone").await;
+    let before = data(&env.token_secret("gone-token").await, "access_token");
+    env.secrets()
+        .delete("gone-token", &Default::default())
+        .await
+        .unwrap();
+    let after = clientcreds_e2e::eventually("the token Secret written again", EVENTUALLY, || {
+        let secrets = env.secrets();
+        async move {
+            let s = secrets.get_opt("gone-token").await.ok()??;
+            Some(data(&s, "access_token"))
+        }
+    })
+    .await;
+    assert_ne!(after, before, "a new token for the new Secret");
+    let payu_client = env.sandbox.payu().client_id;
+    assert_eq!(env.sandbox.tokens_issued(Provider::Payu, &payu_client), 2);
+    op.stop().await;
+}

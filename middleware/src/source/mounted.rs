@@ -9,22 +9,23 @@ use tokio::time::Instant;
 
 use super::{TokenFuture, TokenSource};
 use crate::cache::{CacheConfig, RefreshAt, TokenCache};
-use crate::{Error, Token};
+use crate::{Error, Token, token_secret};
 
-/// The file holding the access token (required).
-pub const ACCESS_TOKEN_FILE: &str = "access_token";
+/// The file holding the access token (required): [`token_secret::ACCESS_TOKEN`].
+pub const ACCESS_TOKEN_FILE: &str = token_secret::ACCESS_TOKEN;
 /// The file holding the token type (optional, `Bearer` when absent).
-pub const TOKEN_TYPE_FILE: &str = "token_type";
+pub const TOKEN_TYPE_FILE: &str = token_secret::TOKEN_TYPE;
 /// The file holding the expiry as an RFC 3339 timestamp (required).
-pub const EXPIRES_AT_FILE: &str = "expires_at";
+pub const EXPIRES_AT_FILE: &str = token_secret::EXPIRES_AT;
 /// The file holding the granted scopes (optional).
-pub const SCOPE_FILE: &str = "scope";
+pub const SCOPE_FILE: &str = token_secret::SCOPE;
 /// The symlink kubelet swaps atomically to publish a new version of a Secret volume.
 const DATA_LINK: &str = "..data";
 
-/// A token read from a directory such as a mounted Kubernetes Secret volume:
-/// files `access_token`, `token_type` (optional, default `Bearer`), `expires_at` (RFC 3339,
-/// e.g. `2026-11-22T03:00:00Z`) and `scope` (optional). Surrounding whitespace is ignored.
+/// A token read from a directory such as a mounted Kubernetes Secret volume in the
+/// [token-Secret format](crate::token_secret): files `access_token`, `token_type` (optional,
+/// default `Bearer`), `expires_at` (RFC 3339, e.g. `2026-11-22T03:00:00Z`) and `scope`
+/// (optional). Surrounding whitespace is ignored.
 ///
 /// kubelet publishes a new version of a Secret by writing a new timestamped directory and
 /// swapping the `..data` symlink to it in one rename; the file names in the mount are symlinks
@@ -196,19 +197,14 @@ fn fingerprint(dir: &Path) -> Result<(Fingerprint, PathBuf), Error> {
         Some(target) => dir.join(target),
         None => dir.to_path_buf(),
     };
-    let files = [
-        ACCESS_TOKEN_FILE,
-        TOKEN_TYPE_FILE,
-        EXPIRES_AT_FILE,
-        SCOPE_FILE,
-    ]
-    .iter()
-    .map(|name| {
-        std::fs::metadata(base.join(name))
-            .ok()
-            .map(|m| (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()))
-    })
-    .collect();
+    let files = token_secret::KEYS
+        .iter()
+        .map(|name| {
+            std::fs::metadata(base.join(name))
+                .ok()
+                .map(|m| (m.modified().unwrap_or(SystemTime::UNIX_EPOCH), m.len()))
+        })
+        .collect();
     Ok((Fingerprint { data_target, files }, base))
 }
 
@@ -243,18 +239,12 @@ fn read_if_changed(dir: &Path, seen: &Mutex<Option<Seen>>) -> Result<Token, Erro
     Ok(token)
 }
 
-fn read_file(base: &Path, name: &str, required: bool) -> Result<Option<String>, Error> {
+/// Reads one file of the directory; `None` when it does not exist.
+fn read_file(base: &Path, name: &str) -> Result<Option<Vec<u8>>, Error> {
     let path = base.join(name);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => Ok(Some(text.trim().to_owned())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !required => Ok(None),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(mounted_error(
-            &path,
-            format!(
-                "the file `{name}` is missing (is the directory half written, or not a token Secret?)"
-            ),
-            Some(e),
-        )),
+    match std::fs::read(&path) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(e) => Err(mounted_error(
             &path,
             format!("cannot read `{name}`"),
@@ -264,29 +254,19 @@ fn read_file(base: &Path, name: &str, required: bool) -> Result<Option<String>, 
 }
 
 fn read_token(base: &Path) -> Result<Token, Error> {
-    let access_token = read_file(base, ACCESS_TOKEN_FILE, true)?.unwrap_or_default();
-    let expires_at_text = read_file(base, EXPIRES_AT_FILE, true)?.unwrap_or_default();
-    let token_type = read_file(base, TOKEN_TYPE_FILE, false)?.unwrap_or_else(|| "Bearer".into());
-    let scope = read_file(base, SCOPE_FILE, false)?;
-    let expires_at: jiff::Timestamp = expires_at_text.parse().map_err(|e: jiff::Error| {
-        mounted_error(
-            &base.join(EXPIRES_AT_FILE),
-            format!("`expires_at` is not an RFC 3339 timestamp such as 2026-11-22T03:00:00Z: {e}"),
-            None,
-        )
-    })?;
-    Token::with_expiry(
-        access_token,
-        token_type,
-        SystemTime::from(expires_at),
-        scope,
-    )
+    let mut files = Vec::with_capacity(token_secret::KEYS.len());
+    for key in token_secret::KEYS {
+        files.push((key, read_file(base, key)?));
+    }
+    token_secret::decode(|key| {
+        files
+            .iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, v)| v.as_deref())
+    })
     .map_err(|e| {
-        mounted_error(
-            &base.join(ACCESS_TOKEN_FILE),
-            format!("the mounted token cannot be used: {e}"),
-            None,
-        )
+        let file = e.key().unwrap_or(ACCESS_TOKEN_FILE);
+        mounted_error(&base.join(file), e.to_string(), None)
     })
 }
 

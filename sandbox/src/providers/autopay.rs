@@ -14,9 +14,10 @@ use serde_json::{Value, json};
 
 use crate::Provider;
 use crate::config::AUTOPAY_AUDIENCE;
-use crate::control::{FaultPoint, faulted};
+use crate::control::FaultPoint;
 use crate::oauth::{self, JSON};
 use crate::state::Shared;
+use crate::state::faulted;
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()

@@ -13,8 +13,9 @@ use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
 use crate::Provider;
-use crate::control::{FaultPoint, faulted};
+use crate::control::FaultPoint;
 use crate::oauth::{self, ClientAuth, JSON};
+use crate::state::faulted;
 use crate::state::{AzupayAccount, IssuedToken, Shared};
 
 /// The scope `GET /v1/balance` needs.

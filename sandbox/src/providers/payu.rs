@@ -11,9 +11,10 @@ use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
 use crate::Provider;
-use crate::control::{FaultPoint, faulted};
+use crate::control::FaultPoint;
 use crate::oauth::{self, ClientAuth, JSON};
 use crate::state::Shared;
+use crate::state::faulted;
 
 const INVALID_CLIENT: &str = "Client authentication failed due to unknown client, no client authentication included, or unsupported authentication method.";
 const INVALID_SCOPE: &str = "The requested scope is invalid, unknown, or malformed.";

@@ -11,9 +11,10 @@ use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
 use crate::Provider;
-use crate::control::{FaultPoint, faulted};
+use crate::control::FaultPoint;
 use crate::oauth::{self, ClientAuth, JSON_UTF8};
 use crate::state::Shared;
+use crate::state::faulted;
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {
     Router::new()

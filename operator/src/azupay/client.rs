@@ -1,33 +1,12 @@
-//! Azupay's enable/details client and the enable-once decision of DESIGN.md.
-//!
-//! The enable call (`POST {endpoint}/client/{clientId}/oauth2`) returns the OAuth 2.0 client
-//! secret **once**. The operator therefore:
-//! 1. creates the credentials Secret with an "enable pending" mark before calling enable;
-//! 2. writes the returned secret at once, retrying while it holds it only in memory;
-//! 3. after a restart with the mark and no stored secret, asks the details endpoint: not enabled
-//!    → enabling is safe; enabled → `CredentialsLost`, and a person must contact Azupay.
-//!
-//! It asks the details endpoint before the *first* enable call too (one extra `GET`): a client
-//! that was enabled elsewhere — by hand, by another OAuthClient, or before its credentials
-//! Secret was deleted — is reported as `CredentialsLost` instead of being enabled a second time.
-//!
-//! [`next_step`] is the pure decision; the controller performs it.
-//!
-//! ```
-//! use clientcreds_operator::azupay::{next_step, EnableStep};
-//!
-//! // nothing stored, no mark: mark first, then ask the details endpoint, then enable
-//! assert_eq!(next_step(None, false), EnableStep::MarkPending);
-//! ```
+//! Azupay's enable and details endpoints (`{endpoint}/client/{clientId}/oauth2`).
 
 use bytes::Bytes;
 use clientcreds::{AzupayConnectionDetails, HttpClient};
 use http::{Method, Request, StatusCode, header};
 use http_body_util::Full;
-use k8s_openapi::api::core::v1::Secret;
 use secrecy::{ExposeSecret, SecretString};
 
-use crate::build::{ENABLE_STATE_ANNOTATION, keys, secret_string};
+use crate::Reason;
 
 /// Why an Azupay enable/details call failed. Never contains the API key or the client secret.
 #[derive(Debug, thiserror::Error)]
@@ -74,15 +53,15 @@ impl AzupayError {
             _ => false,
         }
     }
-    /// A PascalCase reason for conditions and events.
-    pub fn reason(&self) -> &'static str {
+    /// The reason of the conditions and events about it.
+    pub fn reason(&self) -> Reason {
         match self {
-            Self::Url(_) | Self::InvalidApiKey => "InvalidSpec",
+            Self::Url(_) | Self::InvalidApiKey => Reason::InvalidSpec,
             Self::Transport(_) | Self::Status { .. } | Self::InvalidResponse(_) => {
-                "AzupayUnavailable"
+                Reason::AzupayUnavailable
             }
-            Self::Unauthorized(_) => "ApiKeyRejected",
-            Self::AlreadyEnabled => "CredentialsLost",
+            Self::Unauthorized(_) => Reason::ApiKeyRejected,
+            Self::AlreadyEnabled => Reason::CredentialsLost,
         }
     }
 }
@@ -222,150 +201,9 @@ impl ClassifyName for serde_json::Error {
     }
 }
 
-/// The client credentials stored in a credentials Secret.
-#[derive(Clone)]
-pub struct StoredCredentials {
-    /// `client_id`.
-    pub client_id: String,
-    /// `client_secret`.
-    pub client_secret: SecretString,
-    /// `token_url`, if stored.
-    pub token_url: Option<String>,
-}
-
-impl std::fmt::Debug for StoredCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoredCredentials")
-            .field("client_id", &self.client_id)
-            .field("client_secret", &"[redacted]")
-            .field("token_url", &self.token_url)
-            .finish()
-    }
-}
-
-/// Reads the stored credentials from a credentials Secret, if it holds a client secret.
-pub fn stored_credentials(secret: &Secret) -> Option<StoredCredentials> {
-    Some(StoredCredentials {
-        client_id: secret_string(secret, keys::CLIENT_ID)?,
-        client_secret: SecretString::from(secret_string(secret, keys::CLIENT_SECRET)?),
-        token_url: secret_string(secret, keys::TOKEN_URL),
-    })
-}
-
-/// Whether the credentials Secret carries the "enable pending" mark.
-pub fn is_pending(secret: &Secret) -> bool {
-    secret
-        .metadata
-        .annotations
-        .as_ref()
-        .and_then(|a| a.get(ENABLE_STATE_ANNOTATION))
-        .is_some_and(|v| v == "pending")
-}
-
-/// The next step of the enable-once flow.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum EnableStep {
-    /// The secret is stored: use it, never enable.
-    UseStored,
-    /// No secret and no mark: write the pending mark, then ask the details endpoint and call
-    /// enable once only if OAuth 2.0 is not enabled yet.
-    MarkPending,
-    /// A mark but no secret (an earlier attempt did not finish, or this process already called
-    /// enable): ask the details endpoint before anything else.
-    CheckDetails,
-}
-
-/// Decides the next step from the credentials Secret (if it exists) and whether this process
-/// has already called enable for this OAuthClient.
-pub fn next_step(credentials: Option<&Secret>, called_enable_in_this_process: bool) -> EnableStep {
-    match credentials {
-        Some(s) if stored_credentials(s).is_some() => EnableStep::UseStored,
-        Some(s) if is_pending(s) => EnableStep::CheckDetails,
-        _ if called_enable_in_this_process => EnableStep::CheckDetails,
-        _ => EnableStep::MarkPending,
-    }
-}
-
-/// What to do after asking the details endpoint in [`EnableStep::CheckDetails`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AfterDetails {
-    /// Not enabled at Azupay: enabling is safe.
-    Enable,
-    /// Enabled at Azupay but the secret is not stored: stop, a person must act.
-    CredentialsLost,
-}
-
-/// Step 3 of DESIGN.md: not enabled → enable; enabled → credentials lost.
-pub fn after_details(details: Option<&AzupayConnectionDetails>) -> AfterDetails {
-    match details {
-        None => AfterDetails::Enable,
-        Some(_) => AfterDetails::CredentialsLost,
-    }
-}
-
-/// The message of the `CredentialsLost` condition and event.
-pub fn credentials_lost_message(client_id: &str, secret_name: &str) -> String {
-    format!(
-        "OAuth 2.0 is enabled at Azupay for clientId {client_id} but its client secret is not stored in \
-         Secret {secret_name} (it is returned only once). The operator will not call enable again. \
-         Contact Azupay to rotate the OAuth 2.0 client secret, then store client_id, client_secret and \
-         token_url in Secret {secret_name}."
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use k8s_openapi::ByteString;
-    use std::collections::BTreeMap;
-
-    fn secret(data: &[(&str, &str)], state: Option<&str>) -> Secret {
-        let mut s = Secret::default();
-        if !data.is_empty() {
-            s.data = Some(
-                data.iter()
-                    .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
-                    .collect(),
-            );
-        }
-        if let Some(state) = state {
-            s.metadata.annotations = Some(BTreeMap::from([(
-                ENABLE_STATE_ANNOTATION.to_owned(),
-                state.to_owned(),
-            )]));
-        }
-        s
-    }
-
-    #[test]
-    fn enable_once_decisions() {
-        assert_eq!(next_step(None, false), EnableStep::MarkPending);
-        assert_eq!(next_step(None, true), EnableStep::CheckDetails);
-        let pending = secret(&[], Some("pending"));
-        assert_eq!(next_step(Some(&pending), false), EnableStep::CheckDetails);
-        let stored = secret(
-            &[("client_id", "c"), ("client_secret", "s")],
-            Some("enabled"),
-        );
-        assert_eq!(next_step(Some(&stored), true), EnableStep::UseStored);
-        // an admin-provided Secret without our annotation is used too
-        let admin = secret(&[("client_id", "c"), ("client_secret", "s")], None);
-        assert_eq!(next_step(Some(&admin), false), EnableStep::UseStored);
-        // an existing Secret without a secret and without the mark: mark, then enable
-        let empty = secret(&[("client_id", "c")], None);
-        assert_eq!(next_step(Some(&empty), false), EnableStep::MarkPending);
-    }
-
-    #[test]
-    fn details_decide_between_enable_and_lost() {
-        assert_eq!(after_details(None), AfterDetails::Enable);
-        let d: AzupayConnectionDetails =
-            serde_json::from_str(r#"{"oauth2ClientId":"x","oauth2TokenUrl":"https://t/"}"#)
-                .unwrap();
-        assert_eq!(after_details(Some(&d)), AfterDetails::CredentialsLost);
-        let m = credentials_lost_message("BIZ", "creds");
-        assert!(m.contains("Contact Azupay") && m.contains("creds"));
-    }
 
     #[test]
     fn url_and_debug() {
@@ -374,18 +212,12 @@ mod tests {
             "https://api-uat.azupay.com.au/v1/client/MYBIZ/oauth2"
         );
         assert!(AzupayClient::url("not a url", "x").is_err());
-        let c = stored_credentials(&secret(
-            &[("client_id", "c"), ("client_secret", "topsecret")],
-            None,
-        ))
-        .unwrap();
-        assert!(!format!("{c:?}").contains("topsecret"));
     }
 
     #[test]
     fn errors_classify_and_hide_nothing_secret() {
         let e = AzupayClient::error(StatusCode::UNAUTHORIZED, b"{}");
-        assert_eq!(e.reason(), "ApiKeyRejected");
+        assert_eq!(e.reason(), Reason::ApiKeyRejected);
         assert!(!e.is_retryable());
         let e = AzupayClient::error(StatusCode::BAD_GATEWAY, br#"{"message":"upstream"}"#);
         assert!(e.is_retryable());

@@ -1,14 +1,19 @@
-//! Validation of an `OAuthClient` beyond what the CRD's CEL rules can check: pure functions.
+//! Phase 2, validate: what the CRD's CEL rules cannot check, and whether a token can be
+//! requested for a token Secret with the credentials found. Pure functions.
 //!
 //! ```
-//! use clientcreds_operator::validate::scopes_outside;
+//! use clientcreds_operator::reconcile::validate::scopes_outside;
 //!
 //! let allowed = ["RestAPI/GET:balance".to_owned()];
 //! let requested = ["RestAPI/GET:balance".to_owned(), "RestAPI/POST:payment".to_owned()];
 //! assert_eq!(scopes_outside(&allowed, &requested), ["RestAPI/POST:payment"]);
 //! ```
 
-use crate::crd::{OAuthClientSpec, ProviderKind};
+use clientcreds::ClientCredentials;
+
+use crate::Reason;
+use crate::crd::{OAuthClientSpec, ProviderKind, TokenSecretSpec};
+use crate::credentials::{Resolved, credentials_for};
 
 /// Checks that can fail on an object the API server accepted. Each message names the field and
 /// the fix. `namespace` is the OAuthClient's namespace.
@@ -65,24 +70,35 @@ pub fn validate(namespace: &str, spec: &OAuthClientSpec) -> Result<(), Vec<Strin
     if spec.tokens.is_empty() {
         problems.push("spec.tokens must list at least one token Secret".into());
     }
-    if spec.provider == ProviderKind::Pyng {
+    // The preset's scope rules (the middleware's data; checked again when a token is built).
+    if let Some(preset) = spec.provider.provider().map(|p| p.preset()) {
         for (i, t) in spec.tokens.iter().enumerate() {
-            if t.scopes.is_empty() {
+            if preset.requires_scope && t.scopes.is_empty() {
                 problems.push(format!(
-                    "spec.tokens[{i}].scopes must not be empty for provider pyng: Pyng requires a scope"
+                    "spec.tokens[{i}].scopes must not be empty for provider {}: {} requires a scope",
+                    spec.provider.as_str(),
+                    preset.display_name
+                ));
+            }
+            if let Some(max) = preset.max_scopes.filter(|max| t.scopes.len() > *max) {
+                problems.push(format!(
+                    "spec.tokens[{i}].scopes has {} scopes but {} accepts at most {max}: split it into several token Secrets",
+                    t.scopes.len(),
+                    preset.display_name
                 ));
             }
         }
     }
-    if spec.provider == ProviderKind::Payu {
-        for (i, t) in spec.tokens.iter().enumerate() {
-            if t.scopes.len() > 3 {
-                problems.push(format!(
-                    "spec.tokens[{i}].scopes has {} scopes but PayU accepts at most 3: split it into several token Secrets",
-                    t.scopes.len()
-                ));
-            }
-        }
+    if spec.environment.is_some()
+        && !spec
+            .provider
+            .provider()
+            .is_some_and(|p| p.preset().has_environments())
+    {
+        problems.push(format!(
+            "spec.environment is not allowed for provider {}: it has no per-environment token host; remove it (set spec.tokenUrl instead)",
+            spec.provider.as_str()
+        ));
     }
     let fraction = spec.lifetime_fraction();
     if !(fraction > 0.0 && fraction < 1.0) {
@@ -105,6 +121,28 @@ pub fn scopes_outside(allowed: &[String], requested: &[String]) -> Vec<String> {
         .collect()
 }
 
+/// The token request for one token Secret, or why there can be none until something changes
+/// (scopes outside Azupay's `oauth2AllowedScopes`, a spec the preset refuses).
+pub fn token_request(
+    spec: &OAuthClientSpec,
+    resolved: &Resolved,
+    token: &TokenSecretSpec,
+) -> Result<ClientCredentials, (Reason, String)> {
+    if let Some(details) = &resolved.details {
+        let outside = scopes_outside(&details.oauth2_allowed_scopes, &token.scopes);
+        if !outside.is_empty() {
+            return Err((
+                Reason::ScopesNotAllowed,
+                format!(
+                    "scopes {} are not in Azupay's oauth2AllowedScopes for this client: remove them or ask Azupay to allow them",
+                    outside.join(", ")
+                ),
+            ));
+        }
+    }
+    credentials_for(spec, resolved, token).map_err(|m| (Reason::TokenConfigInvalid, m))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -122,6 +160,7 @@ mod tests {
                 client_secret_key: None,
                 namespace: None,
             }),
+            environment: None,
             token_url: Some("https://example.test/token".into()),
             audience: None,
             credentials: None,
@@ -191,6 +230,13 @@ mod tests {
         s.tokens[0].scopes = vec!["a".into(), "b".into(), "c".into(), "d".into()];
         assert!(validate("ns", &s).unwrap_err()[0].contains("at most 3"));
 
+        let mut s = spec(ProviderKind::Payu);
+        s.environment = Some(crate::crd::Environment::Production);
+        assert_eq!(validate("ns", &s), Ok(()));
+        let mut s = spec(ProviderKind::Autopay);
+        s.environment = Some(crate::crd::Environment::Test);
+        assert!(validate("ns", &s).unwrap_err()[0].contains("spec.environment"));
+
         let mut s = spec(ProviderKind::Azupay);
         s.credentials_secret_ref = None;
         let err = validate("ns", &s).unwrap_err();
@@ -203,6 +249,60 @@ mod tests {
                 .any(|e| e.contains("spec.credentials is required")),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn token_requests_are_refused_with_a_reason() {
+        use secrecy::SecretString;
+        let details: clientcreds::AzupayConnectionDetails = serde_json::from_str(
+            r#"{"oauth2ClientId":"oid","oauth2TokenUrl":"https://auth.test/token",
+                "oauth2AllowedScopes":["RestAPI/GET:balance"]}"#,
+        )
+        .unwrap();
+        let mut resolved = Resolved {
+            client_id: "oid".into(),
+            client_secret: SecretString::from("s"),
+            token_url: None,
+            details: Some(details),
+        };
+        let mut az = spec(ProviderKind::Azupay);
+        az.token_url = None;
+        let tok = |scopes: &[&str]| TokenSecretSpec {
+            secret_name: "t".into(),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        };
+        // table: provider spec, details known?, scopes → result
+        type Case<'a> = (&'a OAuthClientSpec, bool, &'a [&'a str], Result<(), Reason>);
+        let cases: [Case<'_>; 5] = [
+            (&az, true, &["RestAPI/GET:balance"], Ok(())),
+            (
+                &az,
+                true,
+                &["RestAPI/POST:payment"],
+                Err(Reason::ScopesNotAllowed),
+            ),
+            (
+                &az,
+                false,
+                &["RestAPI/GET:balance"],
+                Err(Reason::TokenConfigInvalid),
+            ),
+            (
+                &spec(ProviderKind::Payu),
+                false,
+                &["a", "b", "c", "d"],
+                Err(Reason::TokenConfigInvalid),
+            ),
+            (&spec(ProviderKind::Payu), false, &["a"], Ok(())),
+        ];
+        let known = resolved.details.clone();
+        for (i, (s, with_details, scopes, expected)) in cases.into_iter().enumerate() {
+            resolved.details = if with_details { known.clone() } else { None };
+            let got = token_request(s, &resolved, &tok(scopes))
+                .map(|_| ())
+                .map_err(|(r, _)| r);
+            assert_eq!(got, expected, "case {i}");
+        }
     }
 
     #[test]

@@ -1,0 +1,615 @@
+//! The enable-once flow of DESIGN.md as an explicit state machine.
+//!
+//! The enable call (`POST {endpoint}/client/{clientId}/oauth2`) returns the OAuth 2.0 client
+//! secret **once**. The operator therefore:
+//! 1. creates the credentials Secret with an "enable pending" mark before calling enable;
+//! 2. writes the returned secret at once, retrying while it holds it only in memory;
+//! 3. after a restart with the mark and no stored secret, asks the details endpoint: not enabled
+//!    → enabling is safe; enabled → `CredentialsLost`, and a person must contact Azupay.
+//!
+//! It asks the details endpoint before the *first* enable call too (one extra `GET`): a client
+//! that was enabled elsewhere — by hand, by another OAuthClient, or before its credentials
+//! Secret was deleted — is reported as `CredentialsLost` instead of being enabled a second time.
+//!
+//! [`next_step`] and [`after_details`] are the pure decisions; [`resolve`] runs the machine
+//! ([`State`]), one transition per step, until it ends with credentials or a reason to wait.
+//!
+//! ```
+//! use clientcreds_operator::azupay::enable::{next_step, EnableStep};
+//!
+//! // nothing stored, no mark: mark first, then ask the details endpoint, then enable
+//! assert_eq!(next_step(None, false), EnableStep::MarkPending);
+//! ```
+
+use std::time::Duration;
+
+use clientcreds::AzupayConnectionDetails;
+use futures::future::BoxFuture;
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::events::EventType;
+use secrecy::SecretString;
+use tracing::{info, warn};
+
+use super::client::{AzupayClient, AzupayError};
+use crate::context::{Context, get_secret, kube_message};
+use crate::crd::{AzupaySpec, CredentialsStore, OAuthClient, OAuthClientStatus};
+use crate::credentials::{CredentialsState, Outcome, Resolved};
+use crate::secrets::{
+    self, ENABLE_STATE_ANNOTATION, FIELD_MANAGER, MARK_FIELD_MANAGER, keys, secret_string,
+};
+use crate::{Error, EventAction, Reason};
+
+/// The client credentials stored in a credentials Secret.
+#[derive(Clone)]
+pub struct StoredCredentials {
+    /// `client_id`.
+    pub client_id: String,
+    /// `client_secret`.
+    pub client_secret: SecretString,
+    /// `token_url`, if stored.
+    pub token_url: Option<String>,
+}
+
+impl std::fmt::Debug for StoredCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StoredCredentials")
+            .field("client_id", &self.client_id)
+            .field("client_secret", &"[redacted]")
+            .field("token_url", &self.token_url)
+            .finish()
+    }
+}
+
+/// Reads the stored credentials from a credentials Secret, if it holds a client secret.
+pub fn stored_credentials(secret: &Secret) -> Option<StoredCredentials> {
+    Some(StoredCredentials {
+        client_id: secret_string(secret, keys::CLIENT_ID)?,
+        client_secret: SecretString::from(secret_string(secret, keys::CLIENT_SECRET)?),
+        token_url: secret_string(secret, keys::TOKEN_URL),
+    })
+}
+
+/// Whether the credentials Secret carries the "enable pending" mark.
+pub fn is_pending(secret: &Secret) -> bool {
+    secret
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(ENABLE_STATE_ANNOTATION))
+        .is_some_and(|v| v == "pending")
+}
+
+/// The next step of the enable-once flow.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EnableStep {
+    /// The secret is stored: use it, never enable.
+    UseStored,
+    /// No secret and no mark: write the pending mark, then ask the details endpoint and call
+    /// enable once only if OAuth 2.0 is not enabled yet.
+    MarkPending,
+    /// A mark but no secret (an earlier attempt did not finish, or this process already called
+    /// enable): ask the details endpoint before anything else.
+    CheckDetails,
+}
+
+/// Decides the next step from the credentials Secret (if it exists) and whether this process
+/// has already called enable for this OAuthClient.
+pub fn next_step(credentials: Option<&Secret>, called_enable_in_this_process: bool) -> EnableStep {
+    match credentials {
+        Some(s) if stored_credentials(s).is_some() => EnableStep::UseStored,
+        Some(s) if is_pending(s) => EnableStep::CheckDetails,
+        _ if called_enable_in_this_process => EnableStep::CheckDetails,
+        _ => EnableStep::MarkPending,
+    }
+}
+
+/// What to do after asking the details endpoint in [`EnableStep::CheckDetails`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AfterDetails {
+    /// Not enabled at Azupay: enabling is safe.
+    Enable,
+    /// Enabled at Azupay but the secret is not stored: stop, a person must act.
+    CredentialsLost,
+}
+
+/// Step 3 of DESIGN.md: not enabled → enable; enabled → credentials lost.
+pub fn after_details(details: Option<&AzupayConnectionDetails>) -> AfterDetails {
+    match details {
+        None => AfterDetails::Enable,
+        Some(_) => AfterDetails::CredentialsLost,
+    }
+}
+
+/// The message of the `CredentialsLost` condition and event.
+pub fn credentials_lost_message(client_id: &str, secret_name: &str) -> String {
+    format!(
+        "OAuth 2.0 is enabled at Azupay for clientId {client_id} but its client secret is not stored in \
+         Secret {secret_name} (it is returned only once). The operator will not call enable again. \
+         Contact Azupay to rotate the OAuth 2.0 client secret, then store client_id, client_secret and \
+         token_url in Secret {secret_name}."
+    )
+}
+
+/// Shows a credentials state in the status while the flow runs (before the enable call, and
+/// while the returned secret waits to be written). Best effort.
+pub type Report<'a> = &'a (dyn Fn(CredentialsState) -> BoxFuture<'a, ()> + Send + Sync);
+
+/// The states of the enable-once flow.
+enum State {
+    /// Read the API key and the credentials Secret, then decide ([`next_step`]).
+    Start,
+    /// The secret is stored: use it; refresh the connection details when the API key changed.
+    UseStored {
+        stored: StoredCredentials,
+        api_key: SecretString,
+        key_version: String,
+    },
+    /// Write the "enable pending" mark before anything irreversible.
+    MarkPending { api_key: SecretString },
+    /// Ask the details endpoint whether OAuth 2.0 is enabled ([`after_details`]).
+    CheckDetails { api_key: SecretString },
+    /// Call enable, once.
+    Enable { api_key: SecretString },
+    /// The one-time secret is held in memory only: write it until that succeeds.
+    Store {
+        details: AzupayConnectionDetails,
+        secret: SecretString,
+    },
+    /// Done.
+    Done(Outcome),
+}
+
+fn failed(reason: Reason, message: impl Into<String>) -> Outcome {
+    Outcome::NotReady(
+        CredentialsState::Failed {
+            reason,
+            message: message.into(),
+        },
+        None,
+    )
+}
+
+/// When to look again after a failed Azupay call: soon when it may pass by itself; otherwise
+/// only after a change (a rotated API key Secret or an edited spec triggers a reconcile), with a
+/// slow safety net.
+pub fn azupay_retry(e: &AzupayError) -> Option<Duration> {
+    if e.is_retryable() {
+        Some(Duration::from_secs(30))
+    } else {
+        Some(Duration::from_secs(600))
+    }
+}
+
+/// The connection details as far as the status and the stored Secret know them.
+pub fn details_from_status(
+    stored: &StoredCredentials,
+    status: &OAuthClientStatus,
+) -> Option<AzupayConnectionDetails> {
+    let token_url = stored.token_url.clone().or(status.token_url.clone())?;
+    Some(AzupayConnectionDetails {
+        oauth2_client_id: stored.client_id.clone(),
+        oauth2_client_secret: None,
+        oauth2_token_url: token_url,
+        oauth2_grant_type: "client_credentials".into(),
+        oauth2_ttl_in_secs: status.ttl_seconds.and_then(|t| u64::try_from(t).ok()),
+        oauth2_allowed_scopes: status.allowed_scopes.clone()?,
+    })
+}
+
+/// The flow for one Azupay OAuthClient, with what it needs.
+struct Flow<'a> {
+    oac: &'a OAuthClient,
+    ctx: &'a Context,
+    secrets: &'a Api<Secret>,
+    az: &'a AzupaySpec,
+    store: &'a CredentialsStore,
+    azupay: AzupayClient,
+    report: Report<'a>,
+}
+
+/// Runs the enable-once flow for `oac` until it has credentials or must wait.
+pub async fn resolve<'a>(
+    oac: &'a OAuthClient,
+    ctx: &'a Context,
+    secrets: &'a Api<Secret>,
+    report: Report<'a>,
+) -> Result<Outcome, Error> {
+    let (Some(az), Some(store)) = (&oac.spec.azupay, &oac.spec.credentials) else {
+        return Ok(failed(
+            Reason::InvalidSpec,
+            "spec.azupay and spec.credentials are required",
+        ));
+    };
+    let flow = Flow {
+        oac,
+        ctx,
+        secrets,
+        az,
+        store,
+        azupay: AzupayClient::new(ctx.http.clone()),
+        report,
+    };
+    let mut state = State::Start;
+    loop {
+        state = match state {
+            State::Done(outcome) => return Ok(outcome),
+            State::Start => flow.start().await?,
+            State::UseStored {
+                stored,
+                api_key,
+                key_version,
+            } => flow.use_stored(stored, &api_key, key_version).await,
+            State::MarkPending { api_key } => flow.mark_pending(api_key).await,
+            State::CheckDetails { api_key } => flow.check_details(api_key).await,
+            State::Enable { api_key } => flow.enable(&api_key).await,
+            State::Store { details, secret } => flow.store(details, secret).await,
+        };
+    }
+}
+
+impl Flow<'_> {
+    async fn event(&self, type_: EventType, reason: Reason, action: EventAction, note: String) {
+        self.ctx.event(self.oac, type_, reason, action, note).await;
+    }
+
+    async fn start(&self) -> Result<State, Error> {
+        let key_ref = &self.az.api_key_secret_ref;
+        let Some(key_secret) = get_secret(self.secrets, &key_ref.name).await? else {
+            return Ok(State::Done(failed(
+                Reason::ApiKeyMissing,
+                format!(
+                    "Secret {} (spec.azupay.apiKeySecretRef) does not exist: create it",
+                    key_ref.name
+                ),
+            )));
+        };
+        let Some(api_key) = secret_string(&key_secret, &key_ref.key).map(SecretString::from) else {
+            return Ok(State::Done(failed(
+                Reason::ApiKeyMissing,
+                format!(
+                    "Secret {} has no key {}: add the Azupay API key",
+                    key_ref.name, key_ref.key
+                ),
+            )));
+        };
+        let key_version = key_secret.resource_version().unwrap_or_default();
+        let creds_secret = get_secret(self.secrets, &self.store.secret_name).await?;
+        let called = self.ctx.state(self.oac).enable_called;
+        Ok(match next_step(creds_secret.as_ref(), called) {
+            EnableStep::UseStored => match creds_secret.as_ref().and_then(stored_credentials) {
+                Some(stored) => State::UseStored {
+                    stored,
+                    api_key,
+                    key_version,
+                },
+                None => State::Done(failed(
+                    Reason::CredentialsMissing,
+                    "the credentials Secret has no secret",
+                )),
+            },
+            EnableStep::CheckDetails => State::CheckDetails { api_key },
+            EnableStep::MarkPending => State::MarkPending { api_key },
+        })
+    }
+
+    async fn use_stored(
+        &self,
+        stored: StoredCredentials,
+        api_key: &SecretString,
+        key_version: String,
+    ) -> State {
+        let status = self.oac.status.clone().unwrap_or_default();
+        // Ask the details endpoint when we have no details yet or the API key changed.
+        let known = self.ctx.state(self.oac).api_key_version;
+        let mut details = details_from_status(&stored, &status);
+        if known.as_deref() != Some(key_version.as_str()) || status.allowed_scopes.is_none() {
+            match self
+                .azupay
+                .details(&self.az.endpoint, &self.az.client_id, api_key)
+                .await
+            {
+                Ok(Some(d)) => {
+                    self.ctx
+                        .with_state(self.oac, |s| s.api_key_version = Some(key_version));
+                    details = Some(d);
+                }
+                Ok(None) => {
+                    warn!(oauthclient = %self.oac.name_any(), "Azupay details say OAuth 2.0 is not enabled although a secret is stored");
+                }
+                Err(e) => {
+                    self.event(
+                        EventType::Warning,
+                        e.reason(),
+                        EventAction::ReadDetails,
+                        format!("reading Azupay connection details failed: {e}"),
+                    )
+                    .await;
+                    if details.is_none() {
+                        return State::Done(Outcome::NotReady(
+                            CredentialsState::Failed {
+                                reason: e.reason(),
+                                message: e.to_string(),
+                            },
+                            Some(Duration::from_secs(30)),
+                        ));
+                    }
+                }
+            }
+        }
+        let token_url = details
+            .as_ref()
+            .map(|d| d.oauth2_token_url.clone())
+            .or(stored.token_url.clone());
+        State::Done(Outcome::Ready(Resolved {
+            client_id: stored.client_id,
+            client_secret: stored.client_secret,
+            token_url,
+            details,
+        }))
+    }
+
+    async fn mark_pending(&self, api_key: SecretString) -> State {
+        let mark = secrets::credentials_pending_secret(self.oac, self.store);
+        if let Err(e) = self
+            .secrets
+            .patch(
+                &self.store.secret_name,
+                &PatchParams::apply(MARK_FIELD_MANAGER).force(),
+                &Patch::Apply(&mark),
+            )
+            .await
+        {
+            let msg = format!(
+                "cannot create credentials Secret {} before enabling OAuth 2.0 (nothing was enabled): {}",
+                self.store.secret_name,
+                kube_message(&e)
+            );
+            self.event(
+                EventType::Warning,
+                Reason::CredentialsSecretNotWritable,
+                EventAction::PrepareEnable,
+                msg.clone(),
+            )
+            .await;
+            return State::Done(Outcome::NotReady(
+                CredentialsState::Failed {
+                    reason: Reason::CredentialsSecretNotWritable,
+                    message: msg,
+                },
+                Some(Duration::from_secs(30)),
+            ));
+        }
+        (self.report)(CredentialsState::EnablePending).await;
+        State::CheckDetails { api_key }
+    }
+
+    /// Asks Azupay's details endpoint, then enables only when OAuth 2.0 is not enabled yet. Run
+    /// before every enable call, the first one included: a client enabled elsewhere (by hand, by
+    /// another OAuthClient, or before its credentials Secret was deleted) is never enabled again.
+    async fn check_details(&self, api_key: SecretString) -> State {
+        match self
+            .azupay
+            .details(&self.az.endpoint, &self.az.client_id, &api_key)
+            .await
+        {
+            Ok(d) => match after_details(d.as_ref()) {
+                AfterDetails::Enable => State::Enable { api_key },
+                AfterDetails::CredentialsLost => {
+                    State::Done(self.credentials_lost(EventAction::CheckEnabled).await)
+                }
+            },
+            Err(e) => State::Done(Outcome::NotReady(
+                CredentialsState::Failed {
+                    reason: e.reason(),
+                    message: e.to_string(),
+                },
+                azupay_retry(&e),
+            )),
+        }
+    }
+
+    /// OAuth 2.0 is enabled at Azupay but its secret is not stored here: a warning event (from
+    /// `action`), and `CredentialsLost` in the status.
+    async fn credentials_lost(&self, action: EventAction) -> Outcome {
+        let msg = credentials_lost_message(&self.az.client_id, &self.store.secret_name);
+        self.event(
+            EventType::Warning,
+            Reason::CredentialsLost,
+            action,
+            msg.clone(),
+        )
+        .await;
+        Outcome::NotReady(CredentialsState::Lost(msg), None)
+    }
+
+    /// Calls enable (once).
+    async fn enable(&self, api_key: &SecretString) -> State {
+        self.ctx.with_state(self.oac, |s| s.enable_called = true);
+        info!(oauthclient = %self.oac.name_any(), client_id = %self.az.client_id, "enabling OAuth 2.0 at Azupay");
+        match self
+            .azupay
+            .enable(&self.az.endpoint, &self.az.client_id, api_key)
+            .await
+        {
+            Ok((details, secret)) => {
+                self.ctx.metrics.enable_call("success");
+                State::Store { details, secret }
+            }
+            Err(AzupayError::AlreadyEnabled) => {
+                self.ctx.metrics.enable_call("already_enabled");
+                State::Done(self.credentials_lost(EventAction::Enable).await)
+            }
+            Err(e) => {
+                self.ctx.metrics.enable_call("failure");
+                self.event(
+                    EventType::Warning,
+                    e.reason(),
+                    EventAction::Enable,
+                    format!("enabling OAuth 2.0 failed: {e}"),
+                )
+                .await;
+                State::Done(Outcome::NotReady(
+                    CredentialsState::Failed {
+                        reason: e.reason(),
+                        message: e.to_string(),
+                    },
+                    azupay_retry(&e),
+                ))
+            }
+        }
+    }
+
+    /// Persists the returned secret, retrying while it is held in memory only.
+    async fn store(&self, details: AzupayConnectionDetails, secret: SecretString) -> State {
+        let store = self.store;
+        let desired = secrets::credentials_secret(
+            self.oac,
+            store,
+            &details.oauth2_client_id,
+            &secret,
+            &details.oauth2_token_url,
+        );
+        let mut delay = Duration::from_millis(500);
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            match self
+                .secrets
+                .patch(
+                    &store.secret_name,
+                    &PatchParams::apply(FIELD_MANAGER).force(),
+                    &Patch::Apply(&desired),
+                )
+                .await
+            {
+                Ok(_) => break,
+                Err(e) => {
+                    warn!(oauthclient = %self.oac.name_any(), attempt, error = %kube_message(&e), "storing the Azupay client secret failed; retrying (held in memory only)");
+                    if attempt == 1 {
+                        (self.report)(CredentialsState::Failed {
+                            reason: Reason::CredentialsWriteFailed,
+                            message: format!(
+                                "OAuth 2.0 is enabled at Azupay but writing Secret {} failed: {}; \
+                                 retrying with the secret held in memory only: fix the cause and \
+                                 do not restart the operator until CredentialsStored is True",
+                                store.secret_name,
+                                kube_message(&e)
+                            ),
+                        })
+                        .await;
+                        self.event(
+                            EventType::Warning,
+                            Reason::CredentialsWriteFailed,
+                            EventAction::StoreCredentials,
+                            format!(
+                                "OAuth 2.0 is enabled but writing Secret {} failed: {}. Retrying; do not restart the operator until it succeeds",
+                                store.secret_name,
+                                kube_message(&e)
+                            ),
+                        )
+                        .await;
+                    }
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(Duration::from_secs(10));
+                }
+            }
+        }
+        self.event(
+            EventType::Normal,
+            Reason::CredentialsStored,
+            EventAction::Enable,
+            format!(
+                "OAuth 2.0 enabled at Azupay; client secret stored in Secret {}",
+                store.secret_name
+            ),
+        )
+        .await;
+        State::Done(Outcome::Ready(Resolved {
+            client_id: details.oauth2_client_id.clone(),
+            client_secret: secret,
+            token_url: Some(details.oauth2_token_url.clone()),
+            details: Some(details),
+        }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use k8s_openapi::ByteString;
+    use std::collections::BTreeMap;
+
+    fn secret(data: &[(&str, &str)], state: Option<&str>) -> Secret {
+        let mut s = Secret::default();
+        if !data.is_empty() {
+            s.data = Some(
+                data.iter()
+                    .map(|(k, v)| (k.to_string(), ByteString(v.as_bytes().to_vec())))
+                    .collect(),
+            );
+        }
+        if let Some(state) = state {
+            s.metadata.annotations = Some(BTreeMap::from([(
+                ENABLE_STATE_ANNOTATION.to_owned(),
+                state.to_owned(),
+            )]));
+        }
+        s
+    }
+
+    #[test]
+    fn enable_once_decisions() {
+        assert_eq!(next_step(None, false), EnableStep::MarkPending);
+        assert_eq!(next_step(None, true), EnableStep::CheckDetails);
+        let pending = secret(&[], Some("pending"));
+        assert_eq!(next_step(Some(&pending), false), EnableStep::CheckDetails);
+        let stored = secret(
+            &[("client_id", "c"), ("client_secret", "s")],
+            Some("enabled"),
+        );
+        assert_eq!(next_step(Some(&stored), true), EnableStep::UseStored);
+        // an admin-provided Secret without our annotation is used too
+        let admin = secret(&[("client_id", "c"), ("client_secret", "s")], None);
+        assert_eq!(next_step(Some(&admin), false), EnableStep::UseStored);
+        // an existing Secret without a secret and without the mark: mark, then enable
+        let empty = secret(&[("client_id", "c")], None);
+        assert_eq!(next_step(Some(&empty), false), EnableStep::MarkPending);
+    }
+
+    #[test]
+    fn details_decide_between_enable_and_lost() {
+        assert_eq!(after_details(None), AfterDetails::Enable);
+        let d: AzupayConnectionDetails =
+            serde_json::from_str(r#"{"oauth2ClientId":"x","oauth2TokenUrl":"https://t/"}"#)
+                .unwrap();
+        assert_eq!(after_details(Some(&d)), AfterDetails::CredentialsLost);
+        let m = credentials_lost_message("BIZ", "creds");
+        assert!(m.contains("Contact Azupay") && m.contains("creds"));
+    }
+
+    #[test]
+    fn stored_credentials_hide_the_secret() {
+        let c = stored_credentials(&secret(
+            &[("client_id", "c"), ("client_secret", "topsecret")],
+            None,
+        ))
+        .unwrap();
+        assert!(!format!("{c:?}").contains("topsecret"));
+    }
+
+    #[test]
+    fn retry_soon_only_when_waiting_may_help() {
+        assert_eq!(
+            azupay_retry(&AzupayError::Transport(clientcreds::Error::InvalidToken(
+                "x".into()
+            ))),
+            Some(Duration::from_secs(30))
+        );
+        assert_eq!(
+            azupay_retry(&AzupayError::InvalidApiKey),
+            Some(Duration::from_secs(600))
+        );
+    }
+}

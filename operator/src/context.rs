@@ -1,0 +1,245 @@
+//! What every reconcile shares: the Kubernetes client, the event recorder, the HTTP client,
+//! metrics, and the typed per-object state, which is removed when its OAuthClient goes.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use clientcreds::HttpClient;
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Secret;
+use kube::api::Api;
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::{Client, Resource, ResourceExt};
+use tracing::warn;
+
+use crate::crd::OAuthClient;
+use crate::telemetry::Metrics;
+use crate::{Error, EventAction, Reason};
+
+/// The key of an OAuthClient's state: its uid, so that an object deleted and created again
+/// under the same name starts afresh.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ObjectKey(String);
+
+impl ObjectKey {
+    /// The key of `oac` (`None` before the API server gave it a uid).
+    pub fn of(oac: &OAuthClient) -> Option<ObjectKey> {
+        oac.uid().map(ObjectKey)
+    }
+}
+
+/// A failed token request remembered until the next attempt.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Backoff {
+    /// Consecutive failures.
+    pub failures: u32,
+    /// When to try again.
+    pub retry_at: Timestamp,
+    /// Why it failed.
+    pub reason: Reason,
+    /// What failed (no secrets).
+    pub message: String,
+}
+
+/// What the operator remembers about one OAuthClient between reconciles.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ObjectState {
+    /// This process called Azupay's enable endpoint for it.
+    pub enable_called: bool,
+    /// The resourceVersion of the API key Secret whose connection details are known.
+    pub api_key_version: Option<String>,
+    /// Per token Secret name: the backoff after failed token requests.
+    pub backoff: HashMap<String, Backoff>,
+}
+
+/// Shared state of the reconciler.
+pub struct Context {
+    /// The Kubernetes client.
+    pub client: Client,
+    recorder: Recorder,
+    /// The HTTP client for token requests and Azupay calls.
+    pub http: HttpClient,
+    /// The operator's metrics.
+    pub metrics: Arc<Metrics>,
+    state: Mutex<HashMap<ObjectKey, ObjectState>>,
+}
+
+impl std::fmt::Debug for Context {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context").finish_non_exhaustive()
+    }
+}
+
+impl Context {
+    /// A context for `client`, publishing events as `reporter`.
+    pub fn new(
+        client: Client,
+        reporter: Reporter,
+        http: HttpClient,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            http,
+            metrics,
+            state: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn states(&self) -> MutexGuard<'_, HashMap<ObjectKey, ObjectState>> {
+        match self.state.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+
+    /// Runs `f` on the state of `oac` (created empty on first use; an object without a uid gets
+    /// a throw-away state).
+    pub fn with_state<R>(&self, oac: &OAuthClient, f: impl FnOnce(&mut ObjectState) -> R) -> R {
+        match ObjectKey::of(oac) {
+            Some(key) => f(self.states().entry(key).or_default()),
+            None => f(&mut ObjectState::default()),
+        }
+    }
+
+    /// A copy of the state of `oac`.
+    pub fn state(&self, oac: &OAuthClient) -> ObjectState {
+        ObjectKey::of(oac)
+            .and_then(|key| self.states().get(&key).cloned())
+            .unwrap_or_default()
+    }
+
+    /// Forgets everything about a deleted OAuthClient (its state and its metric series).
+    pub fn forget(&self, oac: &OAuthClient) {
+        if let Some(key) = ObjectKey::of(oac) {
+            self.states().remove(&key);
+        }
+        let ns = oac.namespace().unwrap_or_default();
+        for t in &oac.spec.tokens {
+            self.metrics.forget_expiry(&ns, &t.secret_name);
+        }
+        self.metrics.forget_ready(&ns, &oac.name_any());
+    }
+
+    /// Keeps only the state of the objects `live` says exist (after a re-list, when deletions
+    /// may have been missed).
+    pub fn retain(&self, live: impl Fn(&ObjectKey) -> bool) {
+        self.states().retain(|key, _| live(key));
+    }
+
+    /// How many OAuthClients have state.
+    pub fn tracked(&self) -> usize {
+        self.states().len()
+    }
+
+    /// Publishes an event about `oac` (best effort: a failure is logged).
+    pub async fn event(
+        &self,
+        oac: &OAuthClient,
+        type_: EventType,
+        reason: Reason,
+        action: EventAction,
+        note: String,
+    ) {
+        let ev = Event {
+            type_,
+            reason: reason.as_str().into(),
+            note: Some(truncate(note, 1000)),
+            action: action.as_str().into(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&ev, &oac.object_ref(&())).await {
+            warn!(error = %e, reason = reason.as_str(), "could not publish event");
+        }
+    }
+}
+
+/// Reads a Secret; `None` when it does not exist.
+pub async fn get_secret(api: &Api<Secret>, name: &str) -> Result<Option<Secret>, Error> {
+    api.get_opt(name)
+        .await
+        .map_err(Error::kube(format!("reading Secret {name}")))
+}
+
+/// A short description of a Kubernetes API error (the server's message, not the whole Status).
+pub fn kube_message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(status) => format!("{} (HTTP {})", status.message, status.code),
+        other => other.to_string(),
+    }
+}
+
+/// Event notes are limited to 1 kB by the API server.
+fn truncate(mut s: String, max: usize) -> String {
+    if s.len() > max {
+        let mut end = max.saturating_sub(3);
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+        s.push_str("...");
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn oac(name: &str, uid: &str) -> OAuthClient {
+        let mut o: OAuthClient = serde_json::from_value(serde_json::json!({
+            "apiVersion": "clientcreds.dev/v1alpha1",
+            "kind": "OAuthClient",
+            "metadata": {"name": name, "namespace": "shop", "uid": uid},
+            "spec": {"provider": "payu", "credentialsSecretRef": {"name": "c"},
+                     "tokens": [{"secretName": "t"}]}
+        }))
+        .unwrap();
+        o.metadata.generation = Some(1);
+        o
+    }
+
+    #[tokio::test]
+    async fn per_object_state_is_typed_and_pruned() {
+        let config = kube::Config::new("http://127.0.0.1:1".parse().unwrap());
+        let client = Client::try_from(config).unwrap();
+        let ctx = Context::new(
+            client,
+            Reporter {
+                controller: "test".into(),
+                instance: None,
+            },
+            HttpClient::new(),
+            Arc::new(Metrics::default()),
+        );
+        let (a, b) = (oac("a", "uid-a"), oac("b", "uid-b"));
+        ctx.with_state(&a, |s| s.enable_called = true);
+        ctx.with_state(&b, |s| s.api_key_version = Some("7".into()));
+        assert!(ctx.state(&a).enable_called);
+        assert_eq!(ctx.tracked(), 2);
+        // the same name with another uid is another object
+        assert_eq!(ctx.state(&oac("a", "uid-a2")), ObjectState::default());
+        // deleted: forgotten
+        ctx.forget(&a);
+        assert_eq!(ctx.tracked(), 1);
+        assert!(!ctx.state(&a).enable_called);
+        // after a re-list, only live objects keep state
+        let live = ObjectKey::of(&a);
+        ctx.retain(|k| Some(k) == live.as_ref());
+        assert_eq!(ctx.tracked(), 0);
+        // an object without a uid never gets state
+        let mut no_uid = oac("c", "x");
+        no_uid.metadata.uid = None;
+        ctx.with_state(&no_uid, |s| s.enable_called = true);
+        assert_eq!(ctx.tracked(), 0);
+    }
+
+    #[test]
+    fn event_notes_fit_the_api_limit() {
+        let long = "é".repeat(2000);
+        let t = truncate(long, 1000);
+        assert!(t.len() <= 1000 && t.ends_with("..."));
+        assert_eq!(truncate("short".into(), 1000), "short");
+    }
+}

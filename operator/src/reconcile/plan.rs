@@ -1,0 +1,655 @@
+//! Phase 3, plan: what to do about each token Secret and when to come back. Pure functions of
+//! what was read, the per-object state and a clock.
+//!
+//! ```
+//! use clientcreds_operator::reconcile::plan::{plan_token, StoredToken, TokenPlan};
+//! use jiff::{SignedDuration, Timestamp};
+//!
+//! let now: Timestamp = "2026-01-01T00:10:00Z".parse().unwrap();
+//! let stored = StoredToken {
+//!     expires_at: now + SignedDuration::from_secs(600),
+//!     refresh_at: Some(now + SignedDuration::from_secs(60)),
+//!     config_hash: Some("h".into()),
+//!     refresh_answered: None,
+//! };
+//! // still good: no token request (also right after an operator restart)
+//! assert!(matches!(plan_token(Some(&stored), "h", now, false), TokenPlan::Keep { .. }));
+//! // the configuration changed: request a new one
+//! assert!(matches!(plan_token(Some(&stored), "other", now, false), TokenPlan::Issue));
+//! ```
+
+use std::time::Duration;
+
+use clientcreds::token_secret;
+use jiff::Timestamp;
+use k8s_openapi::api::core::v1::Secret;
+use kube::ResourceExt;
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+
+use crate::Reason;
+use crate::context::Backoff;
+use crate::crd::{OAuthClient, TokenSecretSpec};
+use crate::reconcile::status::TokenOutcome;
+use crate::refresh;
+use crate::secrets::{CONFIG_HASH_ANNOTATION, REFRESH_ANSWERED_ANNOTATION, REFRESH_AT_ANNOTATION};
+
+/// What the operator reads back from an existing token Secret.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredToken {
+    /// The stored token's expiry.
+    pub expires_at: Timestamp,
+    /// When it was scheduled for refresh.
+    pub refresh_at: Option<Timestamp>,
+    /// The configuration digest it was requested with.
+    pub config_hash: Option<String>,
+    /// The refresh request (value of the OAuthClient's `clientcreds.dev/refresh`) in force when
+    /// it was requested.
+    pub refresh_answered: Option<String>,
+}
+
+/// Reads a token Secret written by the operator; `None` when it holds no usable token.
+pub fn read_stored_token(secret: &Secret) -> Option<StoredToken> {
+    let data = secret.data.as_ref()?;
+    let token = token_secret::decode(|key| data.get(key).map(|v| v.0.as_slice())).ok()?;
+    let expires_at = Timestamp::try_from(token.expires_at()).ok()?;
+    let annotations = secret.metadata.annotations.as_ref();
+    let annotation = |k: &str| annotations.and_then(|a| a.get(k));
+    Some(StoredToken {
+        expires_at,
+        refresh_at: annotation(REFRESH_AT_ANNOTATION).and_then(|v| v.parse().ok()),
+        config_hash: annotation(CONFIG_HASH_ANNOTATION).cloned(),
+        refresh_answered: annotation(REFRESH_ANSWERED_ANNOTATION).cloned(),
+    })
+}
+
+/// Whether a refresh request forces a new token for this token Secret: a request is set, the
+/// status does not record it as acted on, and the stored token was not requested under it.
+///
+/// The last check makes a request answered exactly once even when the reconcile sees an
+/// OAuthClient from a cache that does not have the status update yet (the token Secret is read
+/// from the API server, so it is never stale).
+///
+/// ```
+/// use clientcreds_operator::reconcile::plan::refresh_forced;
+///
+/// assert!(refresh_forced(Some("now"), None, None));
+/// assert!(!refresh_forced(Some("now"), Some("now"), None)); // status: acted on
+/// assert!(!refresh_forced(Some("now"), None, Some("now"))); // token already answers it
+/// assert!(refresh_forced(Some("again"), Some("now"), Some("now")));
+/// assert!(!refresh_forced(None, None, None));
+/// ```
+pub fn refresh_forced(
+    request: Option<&str>,
+    acted_on_in_status: Option<&str>,
+    answered_by_stored_token: Option<&str>,
+) -> bool {
+    request.is_some() && request != acted_on_in_status && request != answered_by_stored_token
+}
+
+/// What to do about one token Secret.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TokenPlan {
+    /// The stored token is still good: keep it, come back at `refresh_at`.
+    Keep {
+        /// Its expiry.
+        expires_at: Timestamp,
+        /// When to refresh it.
+        refresh_at: Timestamp,
+    },
+    /// Request a new token.
+    Issue,
+}
+
+/// Decides whether a token Secret needs a new token: when there is none, it was requested with
+/// another configuration, its refresh time has come, or a refresh was requested (`forced`).
+pub fn plan_token(
+    stored: Option<&StoredToken>,
+    config_hash: &str,
+    now: Timestamp,
+    forced: bool,
+) -> TokenPlan {
+    let Some(stored) = stored else {
+        return TokenPlan::Issue;
+    };
+    if forced || stored.config_hash.as_deref() != Some(config_hash) || stored.expires_at <= now {
+        return TokenPlan::Issue;
+    }
+    let refresh_at = stored
+        .refresh_at
+        .unwrap_or(stored.expires_at)
+        .min(stored.expires_at);
+    if refresh_at <= now {
+        TokenPlan::Issue
+    } else {
+        TokenPlan::Keep {
+            expires_at: stored.expires_at,
+            refresh_at,
+        }
+    }
+}
+
+/// A digest of everything a token depends on, so that a change (credentials rotated, scopes
+/// edited, another token URL) gets a new token. It is a one-way SHA-256 digest, truncated.
+pub fn config_hash(
+    token_url: &str,
+    client_id: &str,
+    client_secret: &SecretString,
+    scopes: &[String],
+    audience: Option<&str>,
+) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        token_url,
+        client_id,
+        client_secret.expose_secret(),
+        audience.unwrap_or(""),
+    ] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    for s in scopes {
+        h.update((s.len() as u64).to_be_bytes());
+        h.update(s.as_bytes());
+    }
+    let digest = h.finalize();
+    digest.iter().take(12).map(|b| format!("{b:02x}")).collect()
+}
+
+/// Everything known about one token Secret before deciding.
+#[derive(Clone, Debug)]
+pub struct TokenFacts<'a> {
+    /// Its spec.
+    pub spec: &'a TokenSecretSpec,
+    /// The Secret of that name, if it exists.
+    pub existing: Option<&'a Secret>,
+    /// The digest of the configuration a token would be requested with now.
+    pub config_hash: &'a str,
+    /// The failure remembered from an earlier attempt.
+    pub backoff: Option<&'a Backoff>,
+}
+
+/// What to do about one token Secret.
+#[derive(Clone, Debug, PartialEq)]
+pub enum TokenStep {
+    /// Nothing can be done until something changes: report it.
+    Refuse {
+        /// Why.
+        reason: Reason,
+        /// What to do about it.
+        message: String,
+    },
+    /// The stored token is good; come back at `refresh_at`.
+    Keep {
+        /// Its expiry.
+        expires_at: Timestamp,
+        /// When to refresh it.
+        refresh_at: Timestamp,
+    },
+    /// The last attempt failed and its retry time has not come: report that failure.
+    Wait(TokenOutcome),
+    /// Request a new token and write it.
+    Issue {
+        /// The stored token, if there is one.
+        stored: Option<StoredToken>,
+        /// Whether a refresh request forces it.
+        forced: bool,
+    },
+}
+
+/// Decides what to do about one token Secret of `oac`.
+pub fn plan_token_step(
+    oac: &OAuthClient,
+    facts: &TokenFacts<'_>,
+    refresh_request: Option<&str>,
+    now: Timestamp,
+) -> TokenStep {
+    let stored = facts.existing.and_then(read_stored_token);
+    // A Secret by that name that we do not own is never overwritten.
+    if let Some(existing) = facts.existing {
+        let ours = existing
+            .owner_references()
+            .iter()
+            .any(|o| Some(o.uid.as_str()) == oac.metadata.uid.as_deref());
+        if !ours {
+            return TokenStep::Refuse {
+                reason: Reason::SecretConflict,
+                message: format!(
+                    "Secret {} exists and is not owned by this OAuthClient: delete it or pick another secretName",
+                    facts.spec.secret_name
+                ),
+            };
+        }
+    }
+    let forced = refresh_forced(
+        refresh_request,
+        oac.status
+            .as_ref()
+            .and_then(|s| s.last_refresh_request.as_deref()),
+        stored.as_ref().and_then(|s| s.refresh_answered.as_deref()),
+    );
+    match plan_token(stored.as_ref(), facts.config_hash, now, forced) {
+        TokenPlan::Keep {
+            expires_at,
+            refresh_at,
+        } => TokenStep::Keep {
+            expires_at,
+            refresh_at,
+        },
+        TokenPlan::Issue => match facts.backoff.filter(|b| !forced && b.retry_at > now) {
+            Some(b) => TokenStep::Wait(TokenOutcome::Failed {
+                reason: b.reason,
+                message: b.message.clone(),
+                expires_at: stored.as_ref().map(|s| s.expires_at).filter(|e| *e > now),
+                retry_at: b.retry_at,
+            }),
+            None => TokenStep::Issue { stored, forced },
+        },
+    }
+}
+
+/// The backoff after a failed token request: `failures` so far (this one included), the
+/// stored token's expiry while it is valid, whether waiting may help, and the server's
+/// `retry_after`. `jitter` is a sample in `[0, 1)`.
+pub fn backoff_after_failure(
+    now: Timestamp,
+    failures: u32,
+    valid_until: Option<Timestamp>,
+    retryable: bool,
+    retry_after: Option<Duration>,
+    message: String,
+    jitter: f64,
+) -> Backoff {
+    // when a person has to change something, still look again now and then
+    let steps = if retryable { failures } else { failures.max(6) };
+    let delay = refresh::retry_delay(now, steps, valid_until, retry_after, jitter);
+    let retry_at =
+        now + jiff::SignedDuration::try_from(delay).unwrap_or(jiff::SignedDuration::from_secs(60));
+    Backoff {
+        failures,
+        retry_at,
+        reason: Reason::TokenRequestFailed,
+        message,
+    }
+}
+
+/// When to reconcile again: the earliest refresh or retry time of the outcomes (`None`: wait
+/// for a change), at least `floor` from `now`.
+pub fn requeue_after(
+    outcomes: &[TokenOutcome],
+    now: Timestamp,
+    floor: Duration,
+) -> Option<Duration> {
+    refresh::earliest(outcomes.iter().filter_map(|o| match o {
+        TokenOutcome::Valid { refresh_at, .. } => Some(*refresh_at),
+        TokenOutcome::Failed { retry_at, .. } => Some(*retry_at),
+        TokenOutcome::NotIssued { .. } => None,
+    }))
+    .map(|at| refresh::until(now, at).max(floor))
+}
+
+/// The token Secrets among `owned` (listed by label) that belong to `oac` and are no longer in
+/// its spec: to be deleted.
+pub fn stale_token_secrets(oac: &OAuthClient, owned: &[Secret]) -> Vec<String> {
+    owned
+        .iter()
+        .filter(|s| {
+            s.owner_references()
+                .iter()
+                .any(|o| Some(o.uid.as_str()) == oac.metadata.uid.as_deref())
+        })
+        .map(|s| s.name_any())
+        .filter(|name| !oac.spec.tokens.iter().any(|t| &t.secret_name == name))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::{CredentialsSecretRef, OAuthClientSpec, ProviderKind};
+    use crate::secrets::{IssuedToken, token_secret};
+    use jiff::SignedDuration;
+
+    fn now() -> Timestamp {
+        "2026-01-01T00:00:00Z".parse().unwrap()
+    }
+
+    fn oac() -> OAuthClient {
+        let mut o = OAuthClient::new(
+            "payments",
+            OAuthClientSpec {
+                provider: ProviderKind::Payu,
+                azupay: None,
+                credentials_secret_ref: Some(CredentialsSecretRef {
+                    name: "c".into(),
+                    client_id_key: None,
+                    client_secret_key: None,
+                    namespace: None,
+                }),
+                environment: None,
+                token_url: None,
+                audience: None,
+                credentials: None,
+                tokens: vec![spec("a"), spec("b")],
+                refresh: None,
+            },
+        );
+        o.metadata.namespace = Some("shop".into());
+        o.metadata.uid = Some("uid-1".into());
+        o
+    }
+
+    fn spec(name: &str) -> TokenSecretSpec {
+        TokenSecretSpec {
+            secret_name: name.into(),
+            scopes: vec![],
+        }
+    }
+
+    /// A token Secret of `oac` expiring `ttl` seconds after now(), refreshed at half of it.
+    fn written(
+        oac: &OAuthClient,
+        name: &str,
+        ttl: i64,
+        hash: &str,
+        answered: Option<&str>,
+    ) -> Secret {
+        let expires = now() + SignedDuration::from_secs(ttl);
+        let token = clientcreds::Token::with_expiry(
+            "tok",
+            "Bearer",
+            std::time::SystemTime::from(expires),
+            None,
+        )
+        .unwrap();
+        let issued = IssuedToken::new(&token, &spec(name), now()).unwrap();
+        token_secret(
+            oac,
+            &spec(name),
+            &issued,
+            now() + SignedDuration::from_secs(ttl / 2),
+            hash,
+            answered,
+        )
+    }
+
+    #[test]
+    fn token_steps_table() {
+        let o = oac();
+        let n = now();
+        let good = written(&o, "a", 600, "h", None);
+        let answered = written(&o, "a", 600, "h", Some("r1"));
+        let mut foreign = good.clone();
+        foreign.metadata.owner_references = None;
+        let backoff = Backoff {
+            failures: 2,
+            retry_at: n + SignedDuration::from_secs(30),
+            reason: Reason::TokenRequestFailed,
+            message: "server_error".into(),
+        };
+        let past_backoff = Backoff {
+            retry_at: n - SignedDuration::from_secs(1),
+            ..backoff.clone()
+        };
+        type Case<'a> = (
+            &'a str,
+            Option<&'a Secret>,
+            &'a str,
+            Option<&'a Backoff>,
+            Option<&'a str>,
+            fn(&TokenStep) -> bool,
+        );
+        let cases: Vec<Case<'_>> = vec![
+            ("no Secret: issue", None, "h", None, None, |s| {
+                matches!(
+                    s,
+                    TokenStep::Issue {
+                        stored: None,
+                        forced: false
+                    }
+                )
+            }),
+            ("good token: keep", Some(&good), "h", None, None, |s| {
+                matches!(s, TokenStep::Keep { .. })
+            }),
+            (
+                "good token, backoff left over: keep",
+                Some(&good),
+                "h",
+                Some(&backoff),
+                None,
+                |s| matches!(s, TokenStep::Keep { .. }),
+            ),
+            (
+                "config changed: issue",
+                Some(&good),
+                "other",
+                None,
+                None,
+                |s| {
+                    matches!(
+                        s,
+                        TokenStep::Issue {
+                            stored: Some(_),
+                            forced: false
+                        }
+                    )
+                },
+            ),
+            (
+                "config changed in backoff: wait",
+                Some(&good),
+                "other",
+                Some(&backoff),
+                None,
+                |s| {
+                    matches!(
+                        s,
+                        TokenStep::Wait(TokenOutcome::Failed {
+                            reason: Reason::TokenRequestFailed,
+                            expires_at: Some(_),
+                            ..
+                        })
+                    )
+                },
+            ),
+            (
+                "backoff over: issue",
+                None,
+                "h",
+                Some(&past_backoff),
+                None,
+                |s| matches!(s, TokenStep::Issue { .. }),
+            ),
+            (
+                "no Secret in backoff: wait",
+                None,
+                "h",
+                Some(&backoff),
+                None,
+                |s| {
+                    matches!(
+                        s,
+                        TokenStep::Wait(TokenOutcome::Failed {
+                            expires_at: None,
+                            ..
+                        })
+                    )
+                },
+            ),
+            (
+                "refresh request: issue, even in backoff",
+                Some(&good),
+                "h",
+                Some(&backoff),
+                Some("r1"),
+                |s| matches!(s, TokenStep::Issue { forced: true, .. }),
+            ),
+            (
+                "refresh request already answered: keep",
+                Some(&answered),
+                "h",
+                None,
+                Some("r1"),
+                |s| matches!(s, TokenStep::Keep { .. }),
+            ),
+            (
+                "foreign Secret: refuse",
+                Some(&foreign),
+                "h",
+                None,
+                None,
+                |s| {
+                    matches!(
+                        s,
+                        TokenStep::Refuse {
+                            reason: Reason::SecretConflict,
+                            ..
+                        }
+                    )
+                },
+            ),
+        ];
+        for (name, existing, hash, b, request, expected) in cases {
+            let facts = TokenFacts {
+                spec: &o.spec.tokens[0],
+                existing,
+                config_hash: hash,
+                backoff: b,
+            };
+            let step = plan_token_step(&o, &facts, request, n);
+            assert!(expected(&step), "{name}: {step:?}");
+        }
+    }
+
+    #[test]
+    fn backoff_grows_and_stays_below_the_remaining_lifetime() {
+        let n = now();
+        let first = backoff_after_failure(n, 1, None, true, None, "x".into(), 0.0);
+        let later = backoff_after_failure(n, 5, None, true, None, "x".into(), 0.0);
+        assert!(first.retry_at < later.retry_at);
+        assert_eq!(first.reason, Reason::TokenRequestFailed);
+        // not retryable: treated as many failures, but never past half the valid lifetime
+        let valid = n + SignedDuration::from_secs(40);
+        let b = backoff_after_failure(n, 1, Some(valid), false, None, "x".into(), 0.0);
+        assert!(b.retry_at <= n + SignedDuration::from_secs(20), "{b:?}");
+        // the server's retry_after is honoured
+        let b = backoff_after_failure(
+            n,
+            1,
+            None,
+            true,
+            Some(Duration::from_secs(90)),
+            "x".into(),
+            0.0,
+        );
+        assert!(b.retry_at >= n + SignedDuration::from_secs(90));
+    }
+
+    #[test]
+    fn requeue_at_the_earliest_time_with_a_floor() {
+        let n = now();
+        let outcomes = vec![
+            TokenOutcome::Valid {
+                expires_at: n + SignedDuration::from_secs(100),
+                refresh_at: n + SignedDuration::from_secs(50),
+            },
+            TokenOutcome::Failed {
+                reason: Reason::TokenRequestFailed,
+                message: String::new(),
+                expires_at: None,
+                retry_at: n + SignedDuration::from_secs(10),
+            },
+            TokenOutcome::NotIssued {
+                reason: Reason::ScopesNotAllowed,
+                message: String::new(),
+            },
+        ];
+        let floor = Duration::from_millis(200);
+        assert_eq!(
+            requeue_after(&outcomes, n, floor),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(requeue_after(&outcomes[2..], n, floor), None);
+        let due = [TokenOutcome::Valid {
+            expires_at: n,
+            refresh_at: n - SignedDuration::from_secs(5),
+        }];
+        assert_eq!(requeue_after(&due, n, floor), Some(floor));
+    }
+
+    #[test]
+    fn stale_token_secrets_are_ours_and_out_of_the_spec() {
+        let o = oac();
+        let mut other = oac();
+        other.metadata.uid = Some("uid-2".into());
+        let owned = vec![
+            written(&o, "a", 600, "h", None),
+            written(&o, "gone", 600, "h", None),
+            written(&other, "theirs", 600, "h", None),
+        ];
+        assert_eq!(stale_token_secrets(&o, &owned), ["gone"]);
+    }
+
+    #[test]
+    fn plan_keeps_good_tokens_and_issues_otherwise() {
+        let n = now();
+        let stored = StoredToken {
+            expires_at: n + SignedDuration::from_secs(100),
+            refresh_at: Some(n + SignedDuration::from_secs(50)),
+            config_hash: Some("h".into()),
+            refresh_answered: None,
+        };
+        assert_eq!(
+            plan_token(Some(&stored), "h", n, false),
+            TokenPlan::Keep {
+                expires_at: stored.expires_at,
+                refresh_at: n + SignedDuration::from_secs(50)
+            }
+        );
+        assert_eq!(plan_token(Some(&stored), "h", n, true), TokenPlan::Issue);
+        assert_eq!(plan_token(Some(&stored), "x", n, false), TokenPlan::Issue);
+        assert_eq!(
+            plan_token(Some(&stored), "h", n + SignedDuration::from_secs(50), false),
+            TokenPlan::Issue
+        );
+        assert_eq!(plan_token(None, "h", n, false), TokenPlan::Issue);
+        let no_refresh = StoredToken {
+            refresh_at: None,
+            ..stored.clone()
+        };
+        assert_eq!(
+            plan_token(Some(&no_refresh), "h", n, false),
+            TokenPlan::Keep {
+                expires_at: stored.expires_at,
+                refresh_at: stored.expires_at
+            }
+        );
+    }
+
+    #[test]
+    fn config_hash_changes_with_any_input_and_hides_the_secret() {
+        let s = SecretString::from("very-secret");
+        let base = config_hash("u", "id", &s, &["a".into()], None);
+        assert_eq!(base.len(), 24);
+        assert_ne!(
+            base,
+            config_hash("u", "id", &SecretString::from("other"), &["a".into()], None)
+        );
+        assert_ne!(base, config_hash("u", "id", &s, &["b".into()], None));
+        assert_ne!(base, config_hash("u", "id", &s, &["a".into()], Some("aud")));
+        assert_ne!(base, config_hash("v", "id", &s, &["a".into()], None));
+        assert!(!base.contains("secret"));
+    }
+
+    #[test]
+    fn unusable_secrets_are_not_stored_tokens() {
+        assert_eq!(read_stored_token(&Secret::default()), None);
+        let mut s = written(&oac(), "t", 600, "h", None);
+        s.data.as_mut().unwrap().insert(
+            token_secret::EXPIRES_AT.into(),
+            k8s_openapi::ByteString(b"soon".to_vec()),
+        );
+        assert_eq!(read_stored_token(&s), None);
+    }
+}
