@@ -159,6 +159,8 @@ impl PodContainer {
             let path = sa_dir.join(file);
             std::fs::write(&path, contents).map_err(io(format!("cannot write {file}")))?;
         }
+        // What the kubelet's volume gives uid 65532 (world-readable; the env file below stays
+        // private to podman: its values may hold proxy credentials).
         make_world_readable(dir.path())?;
 
         // Env, with the downward API resolved; written to a file so no value is on a command line.
@@ -194,7 +196,18 @@ impl PodContainer {
         }
         let env_file = dir.path().join("env");
         let text: String = env.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
-        std::fs::write(&env_file, text).map_err(io("cannot write the env file"))?;
+        {
+            use std::io::Write;
+            use std::os::unix::fs::OpenOptionsExt;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&env_file)
+                .map_err(io("cannot create the env file"))?;
+            f.write_all(text.as_bytes())
+                .map_err(io("cannot write the env file"))?;
+        }
 
         // Security context: the container's over the pod's.
         let psc = pod.security_context.clone().unwrap_or_default();

@@ -650,7 +650,11 @@ fn validate_identity(user: &str, groups: &[&str]) -> Result<(), Error> {
 }
 
 /// A loopback port nobody in this process has been given yet and nobody is listening on now.
-fn free_port() -> Result<u16, Error> {
+///
+/// # Errors
+///
+/// [`Error::Io`] when no port can be bound.
+pub fn free_port() -> Result<u16, Error> {
     static GIVEN: Mutex<Option<HashSet<u16>>> = Mutex::new(None);
     loop {
         let listener = std::net::TcpListener::bind(("127.0.0.1", 0))

@@ -21,10 +21,10 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use tower::{Layer, ServiceExt};
 
-use crate::chart::{CHART_DIR, operator_image_archive};
+use crate::chart::{CHART_DIR, http_get, operator_image_archive};
 use crate::container::{PodContainer, load_image};
 use crate::five_providers::{self, oauthclient_resource};
-use crate::{ControlPlane, Error, bin_path};
+use crate::{ControlPlane, Error, bin_path, free_port};
 
 const RELEASE: &str = "clientcreds-operator";
 const OPERATOR_NS: &str = "clientcreds-system";
@@ -124,32 +124,6 @@ fn indent(text: &str) -> String {
     text.lines().map(|l| format!("    {l}\n")).collect()
 }
 
-fn free_port() -> Result<u16, Error> {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").map_err(|source| Error::Io {
-        what: "cannot find a free port".into(),
-        source,
-    })?;
-    l.local_addr()
-        .map(|a| a.port())
-        .map_err(|source| Error::Io {
-            what: "cannot find a free port".into(),
-            source,
-        })
-}
-
-async fn readyz(port: u16) -> bool {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
-        return false;
-    };
-    if s.write_all(b"GET /readyz HTTP/1.0\r\n\r\n").await.is_err() {
-        return false;
-    }
-    let mut buf = Vec::new();
-    let _ = s.read_to_end(&mut buf).await;
-    buf.starts_with(b"HTTP/1.1 200") || buf.starts_with(b"HTTP/1.0 200")
-}
-
 fn secret_value(s: &Secret, key: &str) -> String {
     s.data
         .as_ref()
@@ -207,7 +181,7 @@ pub async fn run(ending: Ending) -> Result<(), Error> {
     p.step("running the operator image as the chart's pod would run (podman + runc)");
     let pod = PodContainer::start(&cp, &deployment, "clientcreds-operator-5d8f7c9b4-demo1").await?;
     wait_for("the operator's /readyz", || async move {
-        readyz(port).await.then_some(())
+        matches!(http_get(port, "/readyz").await, Some((200, _))).then_some(())
     })
     .await?;
     p.done(&format!(
@@ -269,16 +243,7 @@ pub async fn run(ending: Ending) -> Result<(), Error> {
     })
     .await?;
     let pods: Api<Pod> = Api::namespaced(admin.clone(), APP_NS);
-    let app: Pod = serde_json::from_value(json!({
-        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "app"},
-        "spec": {
-            "nodeName": node.name(), "automountServiceAccountToken": false,
-            "containers": [{"name": "app", "image": "registry.invalid/app:1",
-                            "volumeMounts": [{"name": "payu-token", "mountPath": "/var/run/secrets/payu", "readOnly": true}]}],
-            "volumes": [{"name": "payu-token", "secret": {"secretName": "payu-token"}}]
-        }
-    }))
-    .map_err(|e| demo_error(format!("the app Pod: {e}")))?;
+    let app = node.pod_mounting_secret("app", "payu-token", "payu-token");
     let uid = pods
         .create(&PostParams::default(), &app)
         .await?

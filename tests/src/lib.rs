@@ -36,7 +36,7 @@ mod node;
 mod pki;
 
 pub use binaries::{BINARIES, bin_dir, bin_path, build_command, etcd_version, kubernetes_version};
-pub use control_plane::ControlPlane;
+pub use control_plane::{ControlPlane, free_port};
 pub use eventually::eventually;
 pub use node::HollowNode;
 

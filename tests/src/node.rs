@@ -7,7 +7,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use k8s_openapi::api::core::v1::Node;
+use k8s_openapi::api::core::v1::{Node, Pod};
 use kube::api::Api;
 
 use crate::{ControlPlane, Error, bin_path};
@@ -31,6 +31,24 @@ impl HollowNode {
     /// The kubelet's root directory.
     pub fn root_dir(&self) -> &Path {
         &self.root
+    }
+
+    /// A Pod named `name` bound to this node (there is no scheduler) that mounts the Secret
+    /// `secret` as the volume `volume`; with no service-account token, so it needs nothing
+    /// published in its namespace but the `default` ServiceAccount.
+    pub fn pod_mounting_secret(&self, name: &str, secret: &str, volume: &str) -> Pod {
+        let mut pod: Pod = serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
+            "spec": {
+                "nodeName": self.name, "automountServiceAccountToken": false,
+                "containers": [{"name": "app", "image": "registry.invalid/app:1",
+                                "volumeMounts": [{"name": volume, "mountPath": format!("/var/run/secrets/{volume}"), "readOnly": true}]}],
+                "volumes": [{"name": volume, "secret": {"secretName": secret}}]
+            }
+        }))
+        .unwrap_or_default();
+        pod.metadata.name = Some(name.to_owned());
+        pod
     }
 
     /// Where the kubelet writes the Secret volume `volume` of the Pod with this UID:

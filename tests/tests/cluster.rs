@@ -12,10 +12,10 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant, SystemTime};
 
 use clientcreds::source::{MountedToken, TokenSource};
-use clientcreds_e2e::chart::{CHART_DIR, operator_image_archive};
+use clientcreds_e2e::chart::{CHART_DIR, http_get, operator_image_archive};
 use clientcreds_e2e::container::{PodContainer, load_image};
 use clientcreds_e2e::five_providers::{self, oauthclient_resource};
-use clientcreds_e2e::{ControlPlane, eventually};
+use clientcreds_e2e::{ControlPlane, eventually, free_port};
 use clientcreds_sandbox::{Sandbox, SandboxConfig};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
@@ -24,36 +24,11 @@ use kube::Client;
 use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use secrecy::ExposeSecret;
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const RELEASE: &str = "clientcreds-operator";
 const OPERATOR_NS: &str = "clientcreds-system";
 const APP_NS: &str = "shop";
 const EVENTUALLY: Duration = Duration::from_secs(120);
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// `GET http://127.0.0.1:<port><path>`: status and body.
-async fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .ok()?;
-    s.write_all(format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").as_bytes())
-        .await
-        .ok()?;
-    let mut buf = Vec::new();
-    s.read_to_end(&mut buf).await.ok()?;
-    let text = String::from_utf8_lossy(&buf).into_owned();
-    let status = text.split_whitespace().nth(1)?.parse().ok()?;
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_owned())?;
-    Some((status, body))
-}
 
 fn data(secret: &Secret, key: &str) -> String {
     String::from_utf8(secret.data.as_ref().unwrap()[key].0.clone()).unwrap()
@@ -163,7 +138,7 @@ async fn chart_installs_its_image_runs_as_the_pod_and_a_pod_reads_refreshed_toke
         .unwrap();
     let sandbox = Sandbox::start(SandboxConfig::default()).await.unwrap();
     let admin = cp.admin_client();
-    let port = free_port();
+    let port = free_port().unwrap();
     let port_value = format!("metrics.port={port}");
     let mut logs = String::new();
 
@@ -221,16 +196,7 @@ async fn chart_installs_its_image_runs_as_the_pod_and_a_pod_reads_refreshed_toke
 
     // 3. a Pod on the node mounts the PayU token Secret; MountedToken reads the kubelet's volume
     let pods: Api<Pod> = Api::namespaced(admin.clone(), APP_NS);
-    let app: Pod = serde_json::from_value(json!({
-        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": "app"},
-        "spec": {
-            "nodeName": node.name(), "automountServiceAccountToken": false,
-            "containers": [{"name": "app", "image": "registry.invalid/app:1",
-                            "volumeMounts": [{"name": "token", "mountPath": "/var/run/secrets/clientcreds", "readOnly": true}]}],
-            "volumes": [{"name": "token", "secret": {"secretName": "payu-token"}}]
-        }
-    }))
-    .unwrap();
+    let app = node.pod_mounting_secret("app", "payu-token", "token");
     // the namespace's default ServiceAccount must exist before a Pod is admitted
     let sas: Api<ServiceAccount> = Api::namespaced(admin.clone(), APP_NS);
     eventually("the default ServiceAccount", EVENTUALLY, || {
@@ -480,7 +446,7 @@ async fn namespaced_mode_reconciles_only_its_namespaces_and_rbac_proves_it() {
     for ns in ["team-a", "team-b"] {
         cp.create_namespace(ns).await.unwrap();
     }
-    let port = free_port();
+    let port = free_port().unwrap();
     cp.helm(&[
         "install",
         RELEASE,
