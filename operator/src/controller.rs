@@ -211,10 +211,7 @@ async fn run_one(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crd::{
-        AzupaySpec, CredentialsSecretRef, CredentialsStore, OAuthClientSpec, ProviderKind,
-        SecretKeyRef, TokenSecretSpec,
-    };
+    use crate::crd::{AzupaySpec, CredentialsStore, OAuthClientSpec, ProviderKind, SecretKeyRef};
     use k8s_openapi::api::core::v1::Secret;
     use kube::Resource;
 
@@ -225,27 +222,7 @@ mod tests {
         o
     }
 
-    fn payu(creds: &str) -> OAuthClientSpec {
-        OAuthClientSpec {
-            provider: ProviderKind::Payu,
-            azupay: None,
-            credentials_secret_ref: Some(CredentialsSecretRef {
-                name: creds.into(),
-                client_id_key: None,
-                client_secret_key: None,
-                namespace: None,
-            }),
-            environment: None,
-            token_url: None,
-            audience: None,
-            credentials: None,
-            tokens: vec![TokenSecretSpec {
-                secret_name: "tok".into(),
-                scopes: vec![],
-            }],
-            refresh: None,
-        }
-    }
+    use crate::crd::test_specs::payu;
 
     fn secret(name: &str, ns: &str) -> Secret {
         let mut s = Secret::default();

@@ -399,3 +399,32 @@ impl OAuthClientSpec {
 pub fn crd_yaml() -> Result<String, serde_yaml::Error> {
     serde_yaml::to_string(&OAuthClient::crd())
 }
+
+/// Specs shared by the unit tests.
+#[cfg(test)]
+pub(crate) mod test_specs {
+    use super::*;
+
+    /// A PayU OAuthClient spec reading `creds`, with one token Secret `tok`.
+    pub(crate) fn payu(creds: &str) -> OAuthClientSpec {
+        OAuthClientSpec {
+            provider: ProviderKind::Payu,
+            azupay: None,
+            credentials_secret_ref: Some(CredentialsSecretRef {
+                name: creds.into(),
+                client_id_key: None,
+                client_secret_key: None,
+                namespace: None,
+            }),
+            environment: None,
+            token_url: None,
+            audience: None,
+            credentials: None,
+            tokens: vec![TokenSecretSpec {
+                secret_name: "tok".into(),
+                scopes: vec![],
+            }],
+            refresh: None,
+        }
+    }
+}

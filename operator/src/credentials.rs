@@ -98,29 +98,8 @@ pub fn credentials_for(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crd::CredentialsSecretRef;
 
-    fn payu(creds: &str) -> OAuthClientSpec {
-        OAuthClientSpec {
-            provider: ProviderKind::Payu,
-            azupay: None,
-            credentials_secret_ref: Some(CredentialsSecretRef {
-                name: creds.into(),
-                client_id_key: None,
-                client_secret_key: None,
-                namespace: None,
-            }),
-            environment: None,
-            token_url: None,
-            audience: None,
-            credentials: None,
-            tokens: vec![TokenSecretSpec {
-                secret_name: "tok".into(),
-                scopes: vec![],
-            }],
-            refresh: None,
-        }
-    }
+    use crate::crd::test_specs::payu;
 
     #[test]
     fn token_requests_follow_each_provider_dialect() {
