@@ -306,7 +306,7 @@ pub fn stale_token_secrets(oac: &OAuthClient, owned: &[Secret]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::crd::{CredentialsSecretRef, OAuthClientSpec, ProviderKind};
+    use crate::crd::test_specs::payu;
     use crate::secrets::{IssuedToken, token_secret};
     use jiff::SignedDuration;
 
@@ -315,25 +315,9 @@ mod tests {
     }
 
     fn oac() -> OAuthClient {
-        let mut o = OAuthClient::new(
-            "payments",
-            OAuthClientSpec {
-                provider: ProviderKind::Payu,
-                azupay: None,
-                credentials_secret_ref: Some(CredentialsSecretRef {
-                    name: "c".into(),
-                    client_id_key: None,
-                    client_secret_key: None,
-                    namespace: None,
-                }),
-                environment: None,
-                token_url: None,
-                audience: None,
-                credentials: None,
-                tokens: vec![spec("a"), spec("b")],
-                refresh: None,
-            },
-        );
+        let mut s = payu("c");
+        s.tokens = vec![spec("a"), spec("b")];
+        let mut o = OAuthClient::new("payments", s);
         o.metadata.namespace = Some("shop".into());
         o.metadata.uid = Some("uid-1".into());
         o
