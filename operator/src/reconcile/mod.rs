@@ -194,10 +194,12 @@ async fn reconcile_inner(oac: &OAuthClient, ctx: &Context) -> Result<Action, Err
     }
     input.token_url = token_url;
 
-    // token Secrets removed from the spec go away
-    let labelled = dereference::labelled_token_secrets(oac, &secrets).await?;
-    let stale = plan::stale_token_secrets(oac, &labelled);
-    apply::delete_token_secrets(oac, ctx, &secrets, stale).await?;
+    // token Secrets removed from the spec go away (only a new generation can remove one)
+    if plan::token_secrets_may_be_stale(oac) {
+        let labelled = dereference::labelled_token_secrets(oac, &secrets).await?;
+        let stale = plan::stale_token_secrets(oac, &labelled);
+        apply::delete_token_secrets(oac, ctx, &secrets, stale).await?;
+    }
 
     // status
     status::apply_status(

@@ -288,6 +288,17 @@ pub fn requeue_after(
     .map(|at| refresh::until(now, at).max(floor))
 }
 
+/// Whether token Secrets may have been dropped from the spec since the status last showed it:
+/// only a spec change (a new generation) can drop one. An OAuthClient never edited
+/// (generation 1), or whose status already shows its generation, needs no list of its labelled
+/// token Secrets — which spares one API call per reconcile when OAuthClients are brought up
+/// and after a restart.
+pub fn token_secrets_may_be_stale(oac: &OAuthClient) -> bool {
+    let generation = oac.metadata.generation;
+    let observed = oac.status.as_ref().and_then(|s| s.observed_generation);
+    generation.is_some_and(|g| g > 1) && observed != generation
+}
+
 /// The token Secrets among `owned` (listed by label) that belong to `oac` and are no longer in
 /// its spec: to be deleted.
 pub fn stale_token_secrets(oac: &OAuthClient, owned: &[Secret]) -> Vec<String> {
@@ -560,6 +571,34 @@ mod tests {
             refresh_at: n - SignedDuration::from_secs(5),
         }];
         assert_eq!(requeue_after(&due, n, floor), Some(floor));
+    }
+
+    #[test]
+    fn only_an_edited_spec_not_yet_observed_can_leave_stale_token_secrets() {
+        use crate::crd::OAuthClientStatus;
+        // (generation, observed generation in the status, list the labelled token Secrets?)
+        let cases = [
+            (Some(1), None, false),
+            (Some(1), Some(1), false),
+            (Some(2), None, true),
+            (Some(2), Some(1), true),
+            (Some(2), Some(2), false),
+            (Some(7), Some(5), true),
+            (None, None, false),
+        ];
+        for (generation, observed, want) in cases {
+            let mut o = oac();
+            o.metadata.generation = generation;
+            o.status = observed.map(|g| OAuthClientStatus {
+                observed_generation: Some(g),
+                ..OAuthClientStatus::default()
+            });
+            assert_eq!(
+                token_secrets_may_be_stale(&o),
+                want,
+                "generation {generation:?}, observed {observed:?}"
+            );
+        }
     }
 
     #[test]
