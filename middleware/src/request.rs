@@ -210,6 +210,23 @@ impl ClientCredentials {
     }
 }
 
+/// Describes [`TOKEN_REQUESTS`] and [`TOKEN_REQUEST_DURATION`] to the recorder installed at the
+/// first token request (once per process).
+fn describe_request_metrics() {
+    static DESCRIBED: std::sync::Once = std::sync::Once::new();
+    DESCRIBED.call_once(|| {
+        metrics::describe_counter!(
+            TOKEN_REQUESTS,
+            "Token requests made, by result (success, an OAuth error code, or an error category)."
+        );
+        metrics::describe_histogram!(
+            TOKEN_REQUEST_DURATION,
+            metrics::Unit::Seconds,
+            "Duration of token requests, by result."
+        );
+    });
+}
+
 /// One token request: encode, send, parse — inside a tracing span, counted in metrics.
 async fn request_token(credentials: &ClientCredentials, http: &HttpClient) -> Result<Token, Error> {
     let url = credentials.token_url();
@@ -236,6 +253,7 @@ async fn request_token(credentials: &ClientCredentials, http: &HttpClient) -> Re
             Ok(_) => "success",
             Err(err) => err.kind(),
         };
+        describe_request_metrics();
         metrics::counter!(TOKEN_REQUESTS, "result" => result_label).increment(1);
         metrics::histogram!(TOKEN_REQUEST_DURATION, "result" => result_label).record(elapsed.as_secs_f64());
         match &result {

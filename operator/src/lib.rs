@@ -12,6 +12,7 @@
 //! - [`refresh`]: refresh and retry times, pure functions of a clock;
 //! - [`controller`]: what triggers a reconcile, one controller per watched namespace;
 //! - [`telemetry`], [`server`]: metrics and the `/metrics`, `/healthz`, `/readyz` endpoints;
+//!   [`metrics_bridge`] puts the middleware's own metrics (token requests) there too;
 //! - [`rbac`]: the permissions it needs, the one source of `deploy/rbac.yaml` and the chart's RBAC;
 //! - [`run`]: runs it all, with optional leader election on a `Lease` (kube-lease-manager).
 #![forbid(unsafe_code)]
@@ -23,6 +24,7 @@ pub mod context;
 pub mod controller;
 pub mod crd;
 pub mod credentials;
+pub mod metrics_bridge;
 pub mod rbac;
 pub mod reconcile;
 pub mod refresh;
