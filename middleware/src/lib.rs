@@ -49,6 +49,7 @@ pub mod credentials;
 pub mod error;
 pub mod http;
 pub mod provider;
+pub mod refresh;
 mod request;
 mod response;
 pub mod source;
@@ -66,6 +67,7 @@ pub use credentials::{
 pub use error::{Error, MAX_RETRY_AFTER, OAuthErrorCode};
 pub use http::{ClientIdentity, HttpClient, HttpClientBuilder, Proxy};
 pub use provider::{Env, Preset, Provider, TokenEndpoint};
+pub use refresh::{RefreshAt, RefreshPolicy};
 pub use request::{TOKEN_REQUEST_DURATION, TOKEN_REQUESTS, basic_authorization};
 pub use source::{ClientCredentialsSource, MountedToken, StaticToken, TokenSource};
 pub use token::Token;

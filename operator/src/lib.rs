@@ -149,6 +149,10 @@ pascal_enum! {
         Unknown,
         /// No token requested yet.
         WaitingForCredentials,
+        /// A token was issued but its Secret could not be written (kept; written on retry).
+        TokenWriteFailed,
+        /// Every token Secret's last refresh succeeded.
+        Refreshed,
     }
 }
 
@@ -161,6 +165,9 @@ pascal_enum! {
         CredentialsStored,
         /// Every token Secret holds a valid token.
         TokensIssued,
+        /// The last refresh of every token Secret succeeded (`False` while one fails, even
+        /// when its previous token still serves).
+        TokensRefreshed,
     }
 }
 
