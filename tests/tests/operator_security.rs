@@ -305,3 +305,53 @@ async fn a_role_in_one_namespace_is_enough_for_the_namespaced_variant() {
     );
     op.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_token_url_azupay_announces_is_checked_too() {
+    let env = setup(SandboxConfig::default()).await;
+    let az = env.sandbox.azupay();
+    // the Azupay endpoint is reached as `localhost`, which is allowed; the token URL its details
+    // announce is on `127.0.0.1`, which is not
+    let op = env.start_operator_with(Config {
+        egress: EgressPolicy::new(["localhost"], true).unwrap(),
+        ..test_config()
+    });
+    env.create_secret("azupay-api-key", &[("apiKey", &az.api_key)])
+        .await;
+    env.create_oac(json!({
+        "metadata": {"name": "payments"},
+        "spec": {
+            "provider": "azupay",
+            "azupay": {"endpoint": az.endpoint.replace("127.0.0.1", "localhost"),
+                       "clientId": az.client_id,
+                       "apiKeySecretRef": {"name": "azupay-api-key", "key": "apiKey"}},
+            "credentials": {"secretName": "azupay-oauth2-credentials"},
+            "tokens": [{"secretName": "token-balance", "scopes": ["RestAPI/GET:balance"]}],
+        }
+    }))
+    .await;
+    let m = denied(&env, "payments", "TokensIssued").await;
+    assert!(
+        m.contains("oauth2TokenUrl") && m.contains("127.0.0.1"),
+        "{m}"
+    );
+    // enabled once and the one-time secret stored; no token request left the operator
+    env.wait_condition("payments", "CredentialsStored", "True")
+        .await;
+    assert_eq!(env.sandbox.enable_calls(&az.client_id), 1);
+    let token_requests = env
+        .sandbox
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/token"))
+        .count();
+    assert_eq!(token_requests, 0, "a token request reached a refused host");
+    assert!(
+        env.secrets()
+            .get_opt("token-balance")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    op.stop().await;
+}
