@@ -6,7 +6,6 @@
 mod operator_support;
 
 use clientcreds_sandbox::{AZUPAY_OAUTH2_CLIENT_SECRET, Provider, SandboxConfig};
-use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams};
 use operator_support::*;
 use serde_json::json;
@@ -256,13 +255,18 @@ async fn a_restart_between_enable_and_write_reports_credentials_lost() {
 async fn a_pending_mark_without_an_enabled_client_enables_safely() {
     let env = setup(SandboxConfig::default()).await;
     let az = env.sandbox.azupay();
-    // an earlier run marked "enable pending" but its call never reached Azupay
-    let mark: Secret = serde_json::from_value(json!({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "azupay-oauth2-credentials", "namespace": env.ns,
-                     "annotations": {"clientcreds.dev/enable-state": "pending"}},
-    }))
-    .unwrap();
+    env.create_azupay(
+        "payments",
+        json!([{"secretName": "token-balance", "scopes": ["RestAPI/GET:balance"]}]),
+    )
+    .await;
+    // an earlier run of the operator marked "enable pending" (the operator's own Secret, with
+    // its labels) but its call never reached Azupay
+    let oac = env.oacs().get("payments").await.unwrap();
+    let mark = clientcreds_operator::secrets::credentials_pending_secret(
+        &oac,
+        oac.spec.credentials.as_ref().unwrap(),
+    );
     env.secrets()
         .patch(
             "azupay-oauth2-credentials",
@@ -271,11 +275,6 @@ async fn a_pending_mark_without_an_enabled_client_enables_safely() {
         )
         .await
         .unwrap();
-    env.create_azupay(
-        "payments",
-        json!([{"secretName": "token-balance", "scopes": ["RestAPI/GET:balance"]}]),
-    )
-    .await;
     let op = env.start_operator(None);
     env.wait_ready("payments").await;
     assert_eq!(env.sandbox.enable_calls(&az.client_id), 1);

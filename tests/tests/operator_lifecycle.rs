@@ -359,7 +359,7 @@ async fn changes_to_referenced_secrets_trigger_a_reconcile_and_metrics_show_it()
     let metrics_addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
     let op = env.start_operator_with(clientcreds_operator::run::Config {
         metrics_addr: Some(metrics_addr),
-        ..Default::default()
+        ..test_config()
     });
     env.create_oac(json!({
         "metadata": {"name": "payu"},

@@ -156,7 +156,7 @@ async fn reconcile_inner(oac: &OAuthClient, ctx: &Context) -> Result<Action, Err
     let mut outcomes = Vec::with_capacity(oac.spec.tokens.len());
     let mut token_url = resolved.token_url.clone();
     for (spec, existing) in oac.spec.tokens.iter().zip(&existing) {
-        let work = match validate::token_request(&oac.spec, &resolved, spec) {
+        let work = match validate::token_request(&oac.spec, &resolved, spec, &ctx.egress) {
             Err((reason, message)) => TokenWork {
                 spec,
                 step: TokenStep::Refuse { reason, message },

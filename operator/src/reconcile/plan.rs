@@ -32,6 +32,7 @@ use crate::context::{Backoff, PendingToken};
 use crate::crd::{OAuthClient, TokenSecretSpec};
 use crate::reconcile::status::TokenOutcome;
 use crate::refresh;
+use crate::secrets;
 use crate::secrets::{CONFIG_HASH_ANNOTATION, REFRESH_ANSWERED_ANNOTATION, REFRESH_AT_ANNOTATION};
 
 /// What the operator reads back from an existing token Secret.
@@ -214,12 +215,14 @@ pub fn plan_token_step(
     now: Timestamp,
 ) -> TokenStep {
     let stored = facts.existing.and_then(read_stored_token);
-    // A Secret by that name that we do not own is never overwritten.
+    // A Secret by that name that we did not make for this OAuthClient (labels and owner) is
+    // never overwritten.
     if let Some(existing) = facts.existing {
-        let ours = existing
-            .owner_references()
-            .iter()
-            .any(|o| Some(o.uid.as_str()) == oac.metadata.uid.as_deref());
+        let ours = secrets::is_managed(existing, oac, secrets::TOKEN_ROLE)
+            && existing
+                .owner_references()
+                .iter()
+                .any(|o| Some(o.uid.as_str()) == oac.metadata.uid.as_deref());
         if !ours {
             return TokenStep::Refuse {
                 reason: Reason::SecretConflict,
@@ -424,6 +427,9 @@ mod tests {
         let answered = written(&o, "a", 600, "h", Some("r1"));
         let mut foreign = good.clone();
         foreign.metadata.owner_references = None;
+        // our owner reference, but not made by the operator (no managed-by label)
+        let mut unlabelled = good.clone();
+        unlabelled.metadata.labels = None;
         let backoff = Backoff {
             failures: 2,
             retry_at: n + SignedDuration::from_secs(30),
@@ -540,6 +546,22 @@ mod tests {
             (
                 "foreign Secret: refuse",
                 Some(&foreign),
+                "h",
+                None,
+                None,
+                |s| {
+                    matches!(
+                        s,
+                        TokenStep::Refuse {
+                            reason: Reason::SecretConflict,
+                            ..
+                        }
+                    )
+                },
+            ),
+            (
+                "owned but unlabelled Secret: refuse",
+                Some(&unlabelled),
                 "h",
                 None,
                 None,

@@ -73,6 +73,9 @@ impl OperatorProcess {
             .args(["run", "--metrics-addr", &format!("127.0.0.1:{port}")])
             .env("KUBECONFIG", kubeconfig)
             .env("RUST_LOG", "info")
+            // the sandbox is on http://127.0.0.1
+            .env("EGRESS_ALLOW_HOSTS", "127.0.0.1")
+            .env("EGRESS_ALLOW_HTTP_LOOPBACK", "true")
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out)
