@@ -1,7 +1,7 @@
 //! [`HttpClient`]: the transport used to reach token endpoints.
 //!
 //! A hyper-util client with rustls (the `ring` provider; Mozilla's webpki roots by default,
-//! or the system's native roots), HTTP/1.1, a request timeout that covers connecting, sending
+//! or the system's native roots with the `native-roots` feature), HTTP/1.1, a request timeout that covers connecting, sending
 //! and reading the whole response, and a limit on the response size.
 //!
 //! It honours `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY` (and their lower-case
@@ -227,6 +227,7 @@ impl fmt::Debug for HttpClient {
 
 enum Roots {
     Webpki,
+    #[cfg(feature = "native-roots")]
     Native,
     Custom(Box<rustls::ClientConfig>),
 }
@@ -267,6 +268,8 @@ impl HttpClientBuilder {
     }
 
     /// Trust the operating system's root certificates instead of Mozilla's webpki roots.
+    #[cfg(feature = "native-roots")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "native-roots")))]
     pub fn native_roots(mut self) -> Self {
         self.roots = Roots::Native;
         self
@@ -312,6 +315,7 @@ impl HttpClientBuilder {
                     Roots::Webpki => tls_config_with_roots(rustls::RootCertStore {
                         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
                     })?,
+                    #[cfg(feature = "native-roots")]
                     Roots::Native => tls_config_with_roots(native_root_store()?)?,
                 };
                 config.client_auth_cert_resolver = identity.resolver();
@@ -322,6 +326,7 @@ impl HttpClientBuilder {
                     .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
                     .map_err(|e| Error::config("tls", e.to_string()))?,
                 Roots::Custom(config) => builder.with_tls_config(*config),
+                #[cfg(feature = "native-roots")]
                 Roots::Native => builder
                     .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
                     .map_err(|e| native_roots_error(&e))?,
@@ -349,6 +354,7 @@ fn tls_config_with_roots(roots: rustls::RootCertStore) -> Result<rustls::ClientC
 }
 
 /// The system's root certificates, as hyper-rustls loads them.
+#[cfg(feature = "native-roots")]
 fn native_root_store() -> Result<rustls::RootCertStore, Error> {
     let loaded = rustls_native_certs::load_native_certs();
     let mut roots = rustls::RootCertStore::empty();
@@ -364,6 +370,7 @@ fn native_root_store() -> Result<rustls::RootCertStore, Error> {
     Ok(roots)
 }
 
+#[cfg(feature = "native-roots")]
 fn native_roots_error(reason: &dyn fmt::Display) -> Error {
     Error::config(
         "native_roots",
