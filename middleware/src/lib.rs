@@ -53,6 +53,9 @@ pub mod error;
 pub mod http;
 pub mod provider;
 mod request;
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+pub mod reqwest;
 mod response;
 pub mod source;
 pub mod telemetry;
