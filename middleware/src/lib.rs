@@ -62,6 +62,8 @@ pub mod source;
 pub mod telemetry;
 pub mod token;
 pub mod token_secret;
+#[doc(hidden)]
+pub mod untrusted;
 
 #[cfg(feature = "private-key-jwt")]
 #[cfg_attr(docsrs, doc(cfg(feature = "private-key-jwt")))]

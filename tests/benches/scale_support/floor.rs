@@ -9,6 +9,7 @@ use std::sync::Arc;
 use clientcreds::HttpClient;
 use clientcreds_operator::crd::OAuthClient;
 use clientcreds_operator::credentials::{CredentialsState, Resolved};
+use clientcreds_operator::egress::EgressPolicy;
 use clientcreds_operator::reconcile::status::{StatusInput, TokenOutcome, build_status};
 use clientcreds_operator::reconcile::{plan, validate};
 use clientcreds_operator::refresh;
@@ -94,15 +95,17 @@ async fn bring_up(
         details: None,
     };
     let spec = &oac.spec.tokens[0];
-    let request = validate::token_request(&oac.spec, &resolved, spec)
+    // the operator's egress policy as the harness starts it: the sandbox on http://127.0.0.1
+    let egress = EgressPolicy::new(["127.0.0.1"], true).unwrap();
+    let request = validate::token_request(&oac.spec, &resolved, spec, &egress)
         .unwrap_or_else(|(_, message)| panic!("floor: {message}"));
     let issued_at = Timestamp::now();
     let token = request.request_token(http).await.unwrap();
     let issued = IssuedToken::new(&token, spec, issued_at).unwrap();
     let refresh_at = refresh::refresh_at(
+        &refresh::policy(oac.spec.lifetime_fraction()),
         issued_at,
         issued.expires_at,
-        oac.spec.lifetime_fraction(),
         0.5,
     );
     let hash = plan::config_hash(
