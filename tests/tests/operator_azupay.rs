@@ -345,3 +345,89 @@ async fn a_client_enabled_elsewhere_is_never_enabled_again() {
     env.assert_no_secret_anywhere(std::slice::from_ref(&az.api_key))
         .await;
 }
+
+/// A token request's timeout must not cut off the enable call: a slow enable that succeeds has
+/// issued the one-time secret (issue 13, enable-once (d)).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_enable_is_waited_for_and_its_secret_stored() {
+    let env = setup(SandboxConfig::default()).await;
+    let az = env.sandbox.azupay();
+    env.sandbox.fail_next_enable(
+        1,
+        clientcreds_sandbox::Fault::delay(std::time::Duration::from_secs(3)),
+    );
+    env.create_azupay(
+        "slow",
+        json!([{"secretName": "slow-token", "scopes": ["RestAPI/GET:balance"]}]),
+    )
+    .await;
+    // token requests (and details calls) time out after 1 s; enable has its own, longer timeout
+    let http = clientcreds::HttpClient::builder()
+        .timeout(std::time::Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let op = env.start_operator_with(clientcreds_operator::run::Config {
+        http,
+        ..test_config()
+    });
+    env.wait_ready("slow").await;
+    let creds = env
+        .secrets()
+        .get("azupay-oauth2-credentials")
+        .await
+        .unwrap();
+    assert_eq!(data(&creds, "client_secret"), AZUPAY_OAUTH2_CLIENT_SECRET);
+    assert_eq!(env.sandbox.enable_calls(&az.client_id), 1);
+    op.stop().await;
+}
+
+/// An enable answer with a null scope list, a string TTL and no token URL still yields its
+/// one-time secret, stored; the missing parts come from the details call (issue 13,
+/// enable-once (a)).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_odd_enable_answer_never_loses_its_secret() {
+    let env = setup(SandboxConfig::default()).await;
+    let az = env.sandbox.azupay();
+    let odd = json!({
+        "oauth2ClientId": clientcreds_sandbox::AZUPAY_OAUTH2_CLIENT_ID,
+        "oauth2ClientSecret": AZUPAY_OAUTH2_CLIENT_SECRET,
+        "oauth2GrantType": "client_credentials",
+        "oauth2TtlInSecs": "3600",
+        "oauth2AllowedScopes": null,
+    });
+    // Azupay enables (and issues the secret) but answers with the odd body
+    env.sandbox.fail_next_enable(
+        1,
+        clientcreds_sandbox::Fault::json(
+            clientcreds_sandbox::http::StatusCode::OK,
+            odd.to_string(),
+        )
+        .after_processing(),
+    );
+    env.create_azupay(
+        "odd",
+        json!([{"secretName": "odd-token", "scopes": ["RestAPI/GET:balance"]}]),
+    )
+    .await;
+    let op = env.start_operator(None);
+    let oac = env.wait_ready("odd").await;
+    let creds = env
+        .secrets()
+        .get("azupay-oauth2-credentials")
+        .await
+        .unwrap();
+    assert_eq!(data(&creds, "client_secret"), AZUPAY_OAUTH2_CLIENT_SECRET);
+    assert_eq!(data(&creds, "token_url"), az.token_url);
+    let status = oac.status.unwrap();
+    assert_eq!(
+        status.allowed_scopes.as_deref().unwrap(),
+        clientcreds_sandbox::AZUPAY_DEFAULT_SCOPES
+    );
+    assert_eq!(status.ttl_seconds, Some(3600));
+    let token = data(&env.token_secret("odd-token").await, "access_token");
+    assert_eq!(call_protected(&az.resource_url, &token).await, 200);
+    assert_eq!(env.sandbox.enable_calls(&az.client_id), 1);
+    op.stop().await;
+    env.assert_no_secret_anywhere(&[AZUPAY_OAUTH2_CLIENT_SECRET.to_owned(), token])
+        .await;
+}
