@@ -181,13 +181,12 @@ impl AzupayClient {
             AzupayError::InvalidResponse("the enable answer has no oauth2ClientSecret".into())
         })?;
         // What the answer lacked, the details call may know (it never returns the secret).
-        if details.oauth2_client_id.is_empty()
+        if (details.oauth2_client_id.is_empty()
             || details.oauth2_token_url.is_empty()
-            || details.oauth2_allowed_scopes.is_empty()
+            || details.oauth2_allowed_scopes.is_empty())
+            && let Ok(Some(known)) = self.details(endpoint, client_id, api_key).await
         {
-            if let Ok(Some(known)) = self.details(endpoint, client_id, api_key).await {
-                fill_in(&mut details, known);
-            }
+            fill_in(&mut details, known);
         }
         Ok((details, secret))
     }
