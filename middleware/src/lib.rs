@@ -52,6 +52,7 @@ pub mod credentials;
 pub mod error;
 pub mod http;
 pub mod provider;
+pub mod redact;
 pub mod refresh;
 mod request;
 #[cfg(feature = "reqwest")]

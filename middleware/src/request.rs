@@ -308,8 +308,28 @@ async fn exchange(
         credentials.scope_string().as_deref(),
         credentials.default_lifetime(),
         SystemTime::now(),
-    );
+    )
+    .map_err(|error| without_secret(error, credentials.secret()));
     (Some(status), result)
+}
+
+/// `error` with the client secret cut out of the server's `error_description`, in case the
+/// server echoed it (see [`crate::redact`]).
+fn without_secret(error: Error, secret: &str) -> Error {
+    match error {
+        Error::TokenEndpoint {
+            status,
+            code,
+            description: Some(description),
+            retry_after,
+        } => Error::TokenEndpoint {
+            status,
+            code,
+            description: Some(crate::redact::scrub(&description, &[secret])),
+            retry_after,
+        },
+        other => other,
+    }
 }
 
 #[cfg(test)]
@@ -552,5 +572,18 @@ mod tests {
             ),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn an_echoed_client_secret_is_cut_out_of_the_error_description() {
+        let error = Error::TokenEndpoint {
+            status: http::StatusCode::UNAUTHORIZED,
+            code: Some(crate::OAuthErrorCode::InvalidClient),
+            description: Some("client_secret 'p4ss w0rd' (p4ss+w0rd) is wrong".into()),
+            retry_after: None,
+        };
+        let shown = without_secret(error, "p4ss w0rd").to_string();
+        assert!(!shown.contains("p4ss"), "{shown}");
+        assert!(shown.contains("client_secret '[redacted]' ([redacted]) is wrong"));
     }
 }

@@ -761,3 +761,49 @@ async fn an_outage_past_expiry_is_retried_at_a_short_capped_interval() {
     );
     assert!(got.is_valid_at(tokio::time::Instant::now()));
 }
+
+/// A caller waiting for the fetch in flight gives up at the configured deadline with a typed
+/// error; the fetch goes on and its token serves the next caller (one token request).
+#[tokio::test(start_paused = true)]
+async fn waiters_give_up_at_the_wait_timeout_and_the_fetch_goes_on() {
+    let gate = Arc::new(Semaphore::new(0));
+    let fetch_gate = Arc::clone(&gate);
+    let (cache, calls) = counting(
+        CacheConfig::default().wait_timeout(Duration::from_secs(2)),
+        Arc::new(move |n| {
+            let gate = Arc::clone(&fetch_gate);
+            async move {
+                let _permit = gate.acquire().await.unwrap();
+                token(n, 3600)
+            }
+            .boxed()
+        }),
+    );
+    let waiter = tokio::spawn(cache.token());
+    settle().await;
+    advance(Duration::from_millis(1999)).await;
+    assert!(!waiter.is_finished(), "gave up before the deadline");
+    advance(Duration::from_millis(1)).await;
+    let err = waiter.await.unwrap().unwrap_err();
+    assert!(
+        matches!(err, Error::WaitTimedOut { waited } if waited == Duration::from_secs(2)),
+        "{err}"
+    );
+    assert_eq!(err.kind(), "wait_timed_out");
+    gate.add_permits(1);
+    settle().await;
+    let got = cache.token().await.unwrap();
+    assert_eq!(value(&got), "Bearer secret-token-1");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "the fetch was not cancelled"
+    );
+    assert!(
+        TokenCache::with_config(
+            || async { token(1, 1) },
+            CacheConfig::default().wait_timeout(Duration::ZERO)
+        )
+        .is_err()
+    );
+}

@@ -447,3 +447,72 @@ async fn a_failed_refresh_request_is_retried_and_shown_while_the_old_token_serve
     env.assert_no_secret_anywhere(&[old, new, env.sandbox.payu().client_secret])
         .await;
 }
+
+/// A token endpoint that echoes the client secret in `error_description`: the status, the
+/// events and the logs show the error without the secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_echoed_client_secret_is_not_shown_in_status_events_or_logs() {
+    let env = setup(SandboxConfig::default()).await;
+    let p = env.sandbox.payu();
+    let body = json!({
+        "error": "invalid_client",
+        "error_description": format!("client_secret {} is wrong", p.client_secret),
+    });
+    env.sandbox.fail_next(
+        Provider::Payu,
+        1,
+        Fault::json(StatusCode::UNAUTHORIZED, body.to_string()),
+    );
+    let op = env.start_operator(None);
+    payu(&env, "echo", "echo-token").await;
+    let (failing, _) = env
+        .wait_condition_reason("echo", "TokensIssued", "TokenRequestFailed")
+        .await;
+    let error = failing.status.unwrap().tokens[0]
+        .last_error
+        .clone()
+        .unwrap();
+    assert!(
+        error.contains("client_secret [redacted] is wrong"),
+        "{error}"
+    );
+    env.wait_event("TokenRequestFailed").await;
+    op.stop().await;
+    env.assert_no_secret_anywhere(std::slice::from_ref(&p.client_secret))
+        .await;
+}
+
+/// A provider that says its token lives `1e12` seconds: the token counts as living one year
+/// (stored, refreshed half-way), not as expiring now — no refetch loop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_absurd_lifetime_is_clamped_to_a_year_and_not_refetched() {
+    let env = setup(SandboxConfig::default()).await;
+    env.sandbox.fail_next(
+        Provider::Payu,
+        1,
+        Fault::json(
+            StatusCode::OK,
+            r#"{"access_token":"absurd-lifetime-token","token_type":"Bearer","expires_in":1e12}"#,
+        ),
+    );
+    let op = env.start_operator(None);
+    let before = Timestamp::now();
+    payu(&env, "absurd", "absurd-token").await;
+    env.wait_ready("absurd").await;
+    let secret = env.token_secret("absurd-token").await;
+    let expires: Timestamp = data(&secret, "expires_at").parse().unwrap();
+    let year = SignedDuration::from_secs(365 * 86_400);
+    assert!(
+        expires >= before + year && expires <= Timestamp::now() + year,
+        "expires at {expires}"
+    );
+    let refresh = annotation(&secret, "clientcreds.dev/refresh-at");
+    assert!(refresh >= before + year / 3, "refresh at {refresh}");
+    // A new object reconciled after it proves the controller has moved on; still one request
+    // for "absurd".
+    payu(&env, "after", "after-token").await;
+    env.wait_ready("after").await;
+    let absurd = env.sandbox.requests_for(Provider::Payu).len();
+    assert_eq!(absurd, 2, "one request each for absurd and after");
+    op.stop().await;
+}

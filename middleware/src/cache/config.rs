@@ -24,6 +24,7 @@ use crate::refresh::{RefreshAt, RefreshPolicy};
 pub struct CacheConfig {
     pub(super) policy: RefreshPolicy,
     pub(super) invalidate_cooldown: Duration,
+    pub(super) wait_timeout: Option<Duration>,
     pub(super) jitter_seed: Option<u64>,
     pub(super) name: Arc<str>,
 }
@@ -33,6 +34,7 @@ impl Default for CacheConfig {
         CacheConfig {
             policy: RefreshPolicy::default(),
             invalidate_cooldown: Duration::from_secs(10),
+            wait_timeout: None,
             jitter_seed: None,
             name: Arc::from("default"),
         }
@@ -99,6 +101,15 @@ impl CacheConfig {
         self
     }
 
+    /// The longest a caller without a valid token waits for the token request in flight
+    /// (default: no deadline of its own — as long as the request, which the
+    /// [`HttpClient`](crate::HttpClient)'s timeout bounds). A caller that waits longer gets
+    /// [`Error::WaitTimedOut`]; the request goes on, and its token serves the next callers.
+    pub fn wait_timeout(mut self, deadline: Duration) -> Self {
+        self.wait_timeout = Some(deadline);
+        self
+    }
+
     /// A fixed seed for the backoff jitter (tests).
     pub fn jitter_seed(mut self, seed: u64) -> Self {
         self.jitter_seed = Some(seed);
@@ -113,6 +124,14 @@ impl CacheConfig {
     }
 
     pub(crate) fn validate(&self) -> Result<(), Error> {
+        if self.wait_timeout.is_some_and(|d| d.is_zero()) {
+            return Err(Error::Config {
+                field: "wait_timeout",
+                message: "a zero deadline would fail every caller that has to wait for a \
+                          token; use e.g. 5 s"
+                    .into(),
+            });
+        }
         self.policy.validate()
     }
 }

@@ -283,7 +283,9 @@ impl TokenCache {
     ///
     /// The returned future owns everything it needs (`'static`). Dropping it does not cancel
     /// the fetch, which other callers may be waiting for. While a backoff after a failed fetch
-    /// runs and no valid token is cached, it resolves at once to the last error.
+    /// runs and no valid token is cached, it resolves at once to the last error. A caller that
+    /// waits for a fetch longer than [`CacheConfig::wait_timeout`] gets
+    /// [`Error::WaitTimedOut`] (the fetch goes on).
     pub fn token(&self) -> impl Future<Output = Result<Arc<Token>, Error>> + Send + 'static {
         // Inside a runtime, join or start the fetch now, so that the caller is counted as
         // waiting from this call on; outside one (`runtime.block_on(cache.token())`), on the
@@ -292,11 +294,12 @@ impl TokenCache {
             .is_ok()
             .then(|| self.step());
         let this = self.clone();
+        let deadline = self.inner.config.wait_timeout;
         async move {
             match early.unwrap_or_else(|| this.step()) {
                 Ok(token) => Ok(token),
                 Err(Step::Failed(error)) => Err(error),
-                Err(Step::Wait(flight)) => flight.await,
+                Err(Step::Wait(flight)) => flight::wait(flight, deadline).await,
             }
         }
     }

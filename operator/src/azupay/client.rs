@@ -55,6 +55,18 @@ impl AzupayError {
             _ => false,
         }
     }
+    /// This error with `api_key` cut out of Azupay's message, in case it echoed it (see
+    /// [`clientcreds::redact`]).
+    fn without(self, api_key: &SecretString) -> Self {
+        match self {
+            Self::Status { status, message } => Self::Status {
+                status,
+                message: clientcreds::redact::scrub(&message, &[api_key.expose_secret()]),
+            },
+            other => other,
+        }
+    }
+
     /// The reason of the conditions and events about it.
     pub fn reason(&self) -> Reason {
         match self {
@@ -173,7 +185,7 @@ impl AzupayClient {
             return Err(AzupayError::AlreadyEnabled);
         }
         if !status.is_success() {
-            return Err(Self::error(status, &body));
+            return Err(Self::error(status, &body).without(api_key));
         }
         // The secret first: whatever else the answer lacks, it is never dropped for it.
         let mut details = Self::enable_answer(&body)?;
@@ -213,7 +225,7 @@ impl AzupayClient {
             return Ok(None);
         }
         if !status.is_success() {
-            return Err(Self::error(status, &body));
+            return Err(Self::error(status, &body).without(api_key));
         }
         let mut details: AzupayConnectionDetails = serde_json::from_slice(&body).map_err(|e| {
             AzupayError::InvalidResponse(format!("details answer: {}", e.classify_name()))
@@ -346,5 +358,16 @@ mod tests {
         let e = AzupayClient::error(StatusCode::BAD_GATEWAY, br#"{"message":"upstream"}"#);
         assert!(e.is_retryable());
         assert!(e.to_string().contains("upstream"));
+        // an echoed API key is cut out of Azupay's message
+        let key = SecretString::from("SECR_MYBUSINESSID_k3y");
+        let e = AzupayClient::error(
+            StatusCode::BAD_REQUEST,
+            br#"{"message":"key SECR_MYBUSINESSID_k3y is not valid"}"#,
+        )
+        .without(&key);
+        assert_eq!(
+            e.to_string(),
+            "Azupay answered HTTP 400 Bad Request: key [redacted] is not valid"
+        );
     }
 }

@@ -156,7 +156,9 @@ async fn issue(
             ctx.metrics.refresh(provider, "failure");
             let failure = Failure {
                 reason: Reason::TokenRequestFailed,
-                message: format!("token request failed: {e}"),
+                // The middleware already cuts the secret out of error_description; this
+                // covers any other text a provider may have put it in.
+                message: credentials.scrub(&format!("token request failed: {e}")),
                 retryable: e.is_retryable(),
                 retry_after: e.retry_after(),
                 request: forced_by.map(str::to_owned),
