@@ -7,11 +7,10 @@
 mod operator_support;
 
 use clientcreds_operator::egress::{EgressPolicy, PRESET_HOSTS};
-use clientcreds_operator::rbac::{OPERATOR_RULES, policy_rules};
+use clientcreds_operator::rbac::manifests_yaml_in;
 use clientcreds_operator::run::Config;
 use clientcreds_sandbox::{PAYU_SCOPES, SandboxConfig};
-use k8s_openapi::api::core::v1::{ConfigMap, Secret, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, ListParams, PostParams};
 use operator_support::*;
 use serde_json::json;
@@ -248,41 +247,13 @@ async fn a_foreign_secret_is_never_written_adopted_or_garbage_collected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_role_in_one_namespace_is_enough_for_the_namespaced_variant() {
     let env = setup(SandboxConfig::default()).await;
-    // a service account with no ClusterRole: only the operator's rules as a Role in the app
-    // namespace (what the chart renders with rbac.scope=namespace)
+    // another service account with the namespaced variant of the operator's RBAC, as
+    // `clientcreds-operator rbac --watch-namespaces app` prints it (the Helm chart renders the
+    // same rules with rbac.scope=namespace): a Role in the app namespace, no ClusterRole
     let sa = "clientcreds-operator-namespaced";
-    let sa_obj: ServiceAccount = serde_json::from_value(json!({
-        "apiVersion": "v1", "kind": "ServiceAccount",
-        "metadata": {"name": sa, "namespace": OPERATOR_NS}
-    }))
-    .unwrap();
-    Api::<ServiceAccount>::namespaced(env.admin.clone(), OPERATOR_NS)
-        .create(&PostParams::default(), &sa_obj)
-        .await
-        .unwrap();
-    let role = Role {
-        metadata: kube::api::ObjectMeta {
-            name: Some(sa.into()),
-            namespace: Some(env.ns.clone()),
-            ..Default::default()
-        },
-        rules: Some(policy_rules(OPERATOR_RULES)),
-    };
-    Api::<Role>::namespaced(env.admin.clone(), &env.ns)
-        .create(&PostParams::default(), &role)
-        .await
-        .unwrap();
-    let binding: RoleBinding = serde_json::from_value(json!({
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-        "metadata": {"name": sa, "namespace": env.ns},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": sa},
-        "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": OPERATOR_NS}]
-    }))
-    .unwrap();
-    Api::<RoleBinding>::namespaced(env.admin.clone(), &env.ns)
-        .create(&PostParams::default(), &binding)
-        .await
-        .unwrap();
+    let yaml = manifests_yaml_in(OPERATOR_NS, sa, std::slice::from_ref(&env.ns));
+    assert!(!yaml.contains("ClusterRole"));
+    install_rbac_yaml(&env.admin, &yaml).await;
     let client = env.cp.service_account_client(OPERATOR_NS, sa).unwrap();
     // that identity cannot read Secrets anywhere else
     let elsewhere: Api<Secret> = Api::namespaced(client.clone(), OPERATOR_NS);
