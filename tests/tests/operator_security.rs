@@ -9,7 +9,7 @@ mod operator_support;
 use clientcreds_operator::egress::{EgressPolicy, PRESET_HOSTS};
 use clientcreds_operator::rbac::manifests_yaml_in;
 use clientcreds_operator::run::Config;
-use clientcreds_sandbox::{PAYU_SCOPES, SandboxConfig};
+use clientcreds_sandbox::{AZUPAY_OAUTH2_CLIENT_SECRET, PAYU_SCOPES, SandboxConfig};
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, ListParams, PostParams};
 use operator_support::*;
@@ -106,6 +106,34 @@ async fn plain_http_is_refused_without_the_loopback_opt_in_and_nothing_is_sent()
         err.contains("spec.tokenUrl must be an https:// URL"),
         "{err}"
     );
+    let az = env.sandbox.azupay();
+    let err = env
+        .oacs()
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "apiVersion": "clientcreds.dev/v1alpha1", "kind": "OAuthClient",
+                "metadata": {"name": "plain-azupay", "namespace": env.ns},
+                "spec": {"provider": "azupay",
+                         "azupay": {"endpoint": "http://collector.example/v1",
+                                    "clientId": az.client_id,
+                                    "apiKeySecretRef": {"name": "azupay-api-key", "key": "apiKey"}},
+                         "credentials": {"secretName": "c"},
+                         "tokens": [{"secretName": "t"}]}
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("spec.azupay.endpoint must be an https:// URL"),
+        "{err}"
+    );
+    // the refusals name hosts, never a secret
+    let p = env.sandbox.payu();
+    env.assert_no_secret_anywhere(&[az.api_key, p.client_secret])
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -324,5 +352,7 @@ async fn the_token_url_azupay_announces_is_checked_too() {
             .unwrap()
             .is_none()
     );
+    env.assert_no_secret_anywhere(&[az.api_key.clone(), AZUPAY_OAUTH2_CLIENT_SECRET.to_owned()])
+        .await;
     op.stop().await;
 }
