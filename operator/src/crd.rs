@@ -325,7 +325,7 @@ pub struct RefreshSpec {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct OAuthClientStatus {
-    /// `Ready`, `CredentialsStored` and `TokensIssued` conditions.
+    /// `Ready`, `CredentialsStored`, `TokensIssued` and `TokensRefreshed` conditions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
     /// The generation of the spec this status describes.

@@ -11,7 +11,7 @@ use kube::Client;
 use kube::runtime::events::Reporter;
 use kube_lease_manager::LeaseManagerBuilder;
 use tokio::sync::watch;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::context::Context;
 use crate::controller::run_controller;
@@ -105,6 +105,12 @@ pub async fn run(
     config: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
+    // the middleware's metrics (token requests by result) on the same /metrics
+    if !crate::metrics_bridge::install() {
+        warn!(
+            "another `metrics` recorder is installed: the middleware's token-request metrics are not on /metrics"
+        );
+    }
     let metrics = Arc::new(Metrics::default());
     let ready = Arc::new(AtomicBool::new(false));
     let _server = match config.metrics_addr {

@@ -442,43 +442,60 @@ impl Env {
     /// `client_secret` — a write failure of the Azupay credentials Secret. Returns once it is
     /// in force.
     pub async fn deny_client_secret_writes(&self) {
+        self.deny_secret_writes(
+            "deny-client-secret",
+            "!has(object.data) || !('client_secret' in object.data)",
+            json!({"metadata": {"name": "policy-probe"}, "stringData": {"client_secret": "x"}}),
+        )
+        .await;
+    }
+
+    /// Removes that policy and waits until writes pass again.
+    pub async fn allow_client_secret_writes(&self) {
+        self.allow_secret_writes(
+            "deny-client-secret",
+            json!({"metadata": {"name": "policy-probe-2"}, "stringData": {"client_secret": "x"}}),
+        )
+        .await;
+    }
+
+    /// A ValidatingAdmissionPolicy `name` that refuses creating or updating Secrets of the app
+    /// namespace for which the CEL `expression` is false. Returns once it is in force: once
+    /// creating `probe` (a Secret the policy refuses) fails.
+    pub async fn deny_secret_writes(&self, name: &str, expression: &str, probe: serde_json::Value) {
         use k8s_openapi::api::admissionregistration::v1::{
             ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
         };
         let policy: ValidatingAdmissionPolicy = serde_json::from_value(json!({
             "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
-            "metadata": {"name": "deny-client-secret"},
+            "metadata": {"name": name},
             "spec": {
                 "failurePolicy": "Fail",
                 "matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"],
                     "operations": ["CREATE", "UPDATE"], "resources": ["secrets"]}]},
-                "validations": [{"expression": "!has(object.data) || !('client_secret' in object.data)",
-                                 "message": "test: writing client_secret is refused"}]
+                "validations": [{"expression": expression,
+                                 "message": format!("test: refused by {name}")}]
             }
         }))
         .unwrap();
         let binding: ValidatingAdmissionPolicyBinding = serde_json::from_value(json!({
             "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
-            "metadata": {"name": "deny-client-secret"},
-            "spec": {"policyName": "deny-client-secret", "validationActions": ["Deny"],
+            "metadata": {"name": name},
+            "spec": {"policyName": name, "validationActions": ["Deny"],
                      "matchResources": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": self.ns}}}}
         }))
         .unwrap();
         apply(&self.admin, policy).await;
         apply(&self.admin, binding).await;
         let secrets = self.secrets();
+        let probe = probe_secret(probe);
         clientcreds_e2e::eventually("the admission policy in force", EVENTUALLY, || {
-            let secrets = secrets.clone();
+            let (secrets, probe) = (secrets.clone(), probe.clone());
             async move {
-                let probe: Secret = serde_json::from_value(json!({
-                    "apiVersion": "v1", "kind": "Secret",
-                    "metadata": {"name": "policy-probe"},
-                    "stringData": {"client_secret": "x"}
-                }))
-                .unwrap();
                 match secrets.create(&Default::default(), &probe).await {
-                    Ok(_) => {
-                        let _ = secrets.delete("policy-probe", &Default::default()).await;
+                    Ok(created) => {
+                        let name = created.metadata.name.unwrap();
+                        let _ = secrets.delete(&name, &Default::default()).await;
                         None
                     }
                     Err(_) => Some(()),
@@ -488,26 +505,23 @@ impl Env {
         .await;
     }
 
-    /// Removes that policy and waits until writes pass again.
-    pub async fn allow_client_secret_writes(&self) {
+    /// Removes the binding of policy `name` and waits until creating `probe` (which it
+    /// refused) passes again.
+    pub async fn allow_secret_writes(&self, name: &str, probe: serde_json::Value) {
         use k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicyBinding;
         Api::<ValidatingAdmissionPolicyBinding>::all(self.admin.clone())
-            .delete("deny-client-secret", &Default::default())
+            .delete(name, &Default::default())
             .await
             .unwrap();
         let secrets = self.secrets();
+        let probe = probe_secret(probe);
         clientcreds_e2e::eventually("the admission policy lifted", EVENTUALLY, || {
-            let secrets = secrets.clone();
+            let (secrets, probe) = (secrets.clone(), probe.clone());
             async move {
-                let probe: Secret = serde_json::from_value(json!({
-                    "apiVersion": "v1", "kind": "Secret",
-                    "metadata": {"name": "policy-probe-2"},
-                    "stringData": {"client_secret": "x"}
-                }))
-                .unwrap();
                 match secrets.create(&Default::default(), &probe).await {
-                    Ok(_) => {
-                        let _ = secrets.delete("policy-probe-2", &Default::default()).await;
+                    Ok(created) => {
+                        let name = created.metadata.name.unwrap();
+                        let _ = secrets.delete(&name, &Default::default()).await;
                         Some(())
                     }
                     Err(_) => None,
@@ -516,4 +530,11 @@ impl Env {
         })
         .await;
     }
+}
+
+/// A Secret from a JSON sketch (`metadata.name`, `stringData`, …).
+fn probe_secret(mut value: serde_json::Value) -> Secret {
+    value["apiVersion"] = json!("v1");
+    value["kind"] = json!("Secret");
+    serde_json::from_value(value).unwrap()
 }
