@@ -102,11 +102,19 @@ impl EgressPolicy {
                 }
             }
         }
+        const HOW: &str = "list hosts as host or host:port, comma-separated, @presets for the \
+                           providers' public hosts";
+        if expanded.is_empty() {
+            return Err(EgressConfigError(format!(
+                "the allow-list is empty, so no secret could be sent anywhere; {HOW}"
+            )));
+        }
         let allow = HostAllowList::new(&expanded).map_err(|e| {
-            EgressConfigError(format!(
-                "{e}; list hosts as host or host:port, comma-separated, {PRESET_HOSTS} for the \
-                 providers' public hosts"
-            ))
+            let problem = match e {
+                clientcreds::Error::Config { message, .. } => message,
+                other => other.to_string(),
+            };
+            EgressConfigError(format!("{problem}; {HOW}"))
         })?;
         Ok(Self {
             allow,

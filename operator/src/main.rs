@@ -36,6 +36,10 @@ struct RbacArgs {
     /// The operator's ServiceAccount and role names.
     #[arg(long, default_value = "clientcreds-operator")]
     name: String,
+    /// The namespaced variant: Roles only in these namespaces (comma-separated) instead of the
+    /// ClusterRole; run the operator with the same `--watch-namespaces`.
+    #[arg(long, value_delimiter = ',', value_name = "NAMESPACE,...")]
+    watch_namespaces: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -97,7 +101,11 @@ async fn main() -> anyhow::Result<()> {
         Command::Rbac(args) if args.rules => print!("{}", clientcreds_operator::rbac::rules_yaml()),
         Command::Rbac(args) => print!(
             "{}",
-            clientcreds_operator::rbac::manifests_yaml(&args.namespace, &args.name)
+            clientcreds_operator::rbac::manifests_yaml_in(
+                &args.namespace,
+                &args.name,
+                &args.watch_namespaces
+            )
         ),
         Command::Run(args) => {
             clientcreds_operator::telemetry::init_tracing(args.log_json);

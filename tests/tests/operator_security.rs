@@ -7,11 +7,10 @@
 mod operator_support;
 
 use clientcreds_operator::egress::{EgressPolicy, PRESET_HOSTS};
-use clientcreds_operator::rbac::{OPERATOR_RULES, policy_rules};
+use clientcreds_operator::rbac::manifests_yaml_in;
 use clientcreds_operator::run::Config;
-use clientcreds_sandbox::{PAYU_SCOPES, SandboxConfig};
-use k8s_openapi::api::core::v1::{ConfigMap, Secret, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use clientcreds_sandbox::{AZUPAY_OAUTH2_CLIENT_SECRET, PAYU_SCOPES, SandboxConfig};
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::api::{Api, ListParams, PostParams};
 use operator_support::*;
 use serde_json::json;
@@ -107,6 +106,34 @@ async fn plain_http_is_refused_without_the_loopback_opt_in_and_nothing_is_sent()
         err.contains("spec.tokenUrl must be an https:// URL"),
         "{err}"
     );
+    let az = env.sandbox.azupay();
+    let err = env
+        .oacs()
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({
+                "apiVersion": "clientcreds.dev/v1alpha1", "kind": "OAuthClient",
+                "metadata": {"name": "plain-azupay", "namespace": env.ns},
+                "spec": {"provider": "azupay",
+                         "azupay": {"endpoint": "http://collector.example/v1",
+                                    "clientId": az.client_id,
+                                    "apiKeySecretRef": {"name": "azupay-api-key", "key": "apiKey"}},
+                         "credentials": {"secretName": "c"},
+                         "tokens": [{"secretName": "t"}]}
+            }))
+            .unwrap(),
+        )
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("spec.azupay.endpoint must be an https:// URL"),
+        "{err}"
+    );
+    // the refusals name hosts, never a secret
+    let p = env.sandbox.payu();
+    env.assert_no_secret_anywhere(&[az.api_key, p.client_secret])
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -248,41 +275,13 @@ async fn a_foreign_secret_is_never_written_adopted_or_garbage_collected() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_role_in_one_namespace_is_enough_for_the_namespaced_variant() {
     let env = setup(SandboxConfig::default()).await;
-    // a service account with no ClusterRole: only the operator's rules as a Role in the app
-    // namespace (what the chart renders with rbac.scope=namespace)
+    // another service account with the namespaced variant of the operator's RBAC, as
+    // `clientcreds-operator rbac --watch-namespaces app` prints it (the Helm chart renders the
+    // same rules with rbac.scope=namespace): a Role in the app namespace, no ClusterRole
     let sa = "clientcreds-operator-namespaced";
-    let sa_obj: ServiceAccount = serde_json::from_value(json!({
-        "apiVersion": "v1", "kind": "ServiceAccount",
-        "metadata": {"name": sa, "namespace": OPERATOR_NS}
-    }))
-    .unwrap();
-    Api::<ServiceAccount>::namespaced(env.admin.clone(), OPERATOR_NS)
-        .create(&PostParams::default(), &sa_obj)
-        .await
-        .unwrap();
-    let role = Role {
-        metadata: kube::api::ObjectMeta {
-            name: Some(sa.into()),
-            namespace: Some(env.ns.clone()),
-            ..Default::default()
-        },
-        rules: Some(policy_rules(OPERATOR_RULES)),
-    };
-    Api::<Role>::namespaced(env.admin.clone(), &env.ns)
-        .create(&PostParams::default(), &role)
-        .await
-        .unwrap();
-    let binding: RoleBinding = serde_json::from_value(json!({
-        "apiVersion": "rbac.authorization.k8s.io/v1", "kind": "RoleBinding",
-        "metadata": {"name": sa, "namespace": env.ns},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": sa},
-        "subjects": [{"kind": "ServiceAccount", "name": sa, "namespace": OPERATOR_NS}]
-    }))
-    .unwrap();
-    Api::<RoleBinding>::namespaced(env.admin.clone(), &env.ns)
-        .create(&PostParams::default(), &binding)
-        .await
-        .unwrap();
+    let yaml = manifests_yaml_in(OPERATOR_NS, sa, std::slice::from_ref(&env.ns));
+    assert!(!yaml.contains("ClusterRole"));
+    install_rbac_yaml(&env.admin, &yaml).await;
     let client = env.cp.service_account_client(OPERATOR_NS, sa).unwrap();
     // that identity cannot read Secrets anywhere else
     let elsewhere: Api<Secret> = Api::namespaced(client.clone(), OPERATOR_NS);
@@ -353,5 +352,7 @@ async fn the_token_url_azupay_announces_is_checked_too() {
             .unwrap()
             .is_none()
     );
+    env.assert_no_secret_anywhere(&[az.api_key.clone(), AZUPAY_OAUTH2_CLIENT_SECRET.to_owned()])
+        .await;
     op.stop().await;
 }

@@ -350,15 +350,16 @@ pub fn token_secrets_may_be_stale(oac: &OAuthClient) -> bool {
     generation.is_some_and(|g| g > 1) && observed != generation
 }
 
-/// The token Secrets among `owned` (listed by label) that belong to `oac` and are no longer in
-/// its spec: to be deleted.
+/// The token Secrets among `owned` (listed by label) that the operator made for `oac` (labels
+/// and owner reference) and are no longer in its spec: to be deleted.
 pub fn stale_token_secrets(oac: &OAuthClient, owned: &[Secret]) -> Vec<String> {
     owned
         .iter()
         .filter(|s| {
-            s.owner_references()
-                .iter()
-                .any(|o| Some(o.uid.as_str()) == oac.metadata.uid.as_deref())
+            secrets::is_managed(s, oac, secrets::TOKEN_ROLE)
+                && s.owner_references()
+                    .iter()
+                    .any(|o| Some(o.uid.as_str()) == oac.metadata.uid.as_deref())
         })
         .map(|s| s.name_any())
         .filter(|name| !oac.spec.tokens.iter().any(|t| &t.secret_name == name))
@@ -825,10 +826,20 @@ mod tests {
         let o = oac();
         let mut other = oac();
         other.metadata.uid = Some("uid-2".into());
+        // owned by `o` but not made by the operator (someone set the owner and the selector's
+        // labels, not managed-by): never deleted
+        let mut unmanaged = written(&o, "planted", 600, "h", None);
+        unmanaged
+            .metadata
+            .labels
+            .as_mut()
+            .unwrap()
+            .remove(crate::secrets::MANAGED_BY_LABEL);
         let owned = vec![
             written(&o, "a", 600, "h", None),
             written(&o, "gone", 600, "h", None),
             written(&other, "theirs", 600, "h", None),
+            unmanaged,
         ];
         assert_eq!(stale_token_secrets(&o, &owned), ["gone"]);
     }

@@ -94,8 +94,13 @@ where
 /// Applies every document of deploy/rbac.yaml as the admin.
 pub async fn install_rbac(admin: &Client) {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/rbac.yaml");
-    let text = std::fs::read_to_string(path).unwrap();
-    for doc in serde_yaml::Deserializer::from_str(&text) {
+    install_rbac_yaml(admin, &std::fs::read_to_string(path).unwrap()).await;
+}
+
+/// Applies every document of `text` (RBAC manifests as `clientcreds-operator rbac` prints them)
+/// as the admin.
+pub async fn install_rbac_yaml(admin: &Client, text: &str) {
+    for doc in serde_yaml::Deserializer::from_str(text) {
         let value = serde_json::Value::deserialize(doc).unwrap();
         if value.is_null() {
             continue;
