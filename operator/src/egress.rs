@@ -169,7 +169,8 @@ impl EgressPolicy {
             }
         }
         let port = parsed.port_or_known_default();
-        if !self.allow.allows_authority(&name, port) {
+        // the scheme is checked above, by the operator's own rules
+        if !self.allow.allows_url(None, &name, port) {
             return Err(format!(
                 "{what} points to host {name}, which is not in the operator's egress allow-list \
                  ({}); nothing was sent: if {name} is a host you trust, the operator's admin adds \
