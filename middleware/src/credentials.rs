@@ -28,6 +28,7 @@ use secrecy::{ExposeSecret, SecretString};
 use url::Url;
 
 use crate::Error;
+#[cfg(feature = "private-key-jwt")]
 use crate::assertion::{DEFAULT_ASSERTION_LIFETIME, SigningKey};
 
 /// How the client authenticates to the token endpoint.
@@ -46,9 +47,11 @@ pub enum ClientAuth {
     /// `private_key_jwt` (RFC 7523 §2.2): a JWT signed with the client's private key, new for
     /// every request, as `client_assertion` in the form body. Build such a client with
     /// [`ClientCredentials::private_key_jwt`]; see [`assertion`](crate::assertion).
+    #[cfg(feature = "private-key-jwt")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "private-key-jwt")))]
     PrivateKeyJwt,
     /// `tls_client_auth` (RFC 8705 §2.1): the client certificate on the TLS connection
-    /// authenticates the client; the form body carries `client_id`. The [`HttpClient`] must
+    /// authenticates the client; the form body carries `client_id`. The [`HttpClient`](crate::HttpClient) must
     /// present the certificate ([`HttpClientBuilder::client_identity`](crate::HttpClientBuilder::client_identity)).
     /// Build such a client with [`ClientCredentials::tls_client_auth`].
     TlsClientAuth,
@@ -126,9 +129,12 @@ pub(crate) struct Inner {
     pub(crate) auth: ClientAuth,
     pub(crate) basic_encoding: BasicEncoding,
     /// The key of [`ClientAuth::PrivateKeyJwt`].
+    #[cfg(feature = "private-key-jwt")]
     pub(crate) signing_key: Option<SigningKey>,
     /// The `aud` of client assertions; the token URL when `None`.
+    #[cfg(feature = "private-key-jwt")]
     pub(crate) assertion_audience: Option<String>,
+    #[cfg(feature = "private-key-jwt")]
     pub(crate) assertion_lifetime: Duration,
     /// The scopes in the order they were given (deduplicated).
     pub(crate) scopes: Vec<String>,
@@ -166,8 +172,11 @@ impl ClientCredentials {
             client_secret,
             auth: ClientAuth::default(),
             basic_encoding: BasicEncoding::default(),
+            #[cfg(feature = "private-key-jwt")]
             signing_key: None,
+            #[cfg(feature = "private-key-jwt")]
             assertion_audience: None,
+            #[cfg(feature = "private-key-jwt")]
             assertion_lifetime: DEFAULT_ASSERTION_LIFETIME,
             scopes: Vec::new(),
             audience: None,
@@ -203,6 +212,8 @@ impl ClientCredentials {
     /// assert_eq!(credentials.client_id(), "my-client");
     /// # Ok::<(), clientcreds::Error>(())
     /// ```
+    #[cfg(feature = "private-key-jwt")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "private-key-jwt")))]
     pub fn private_key_jwt(
         token_url: impl AsRef<str>,
         client_id: impl Into<String>,
@@ -216,7 +227,7 @@ impl ClientCredentials {
 
     /// Starts a builder for a client that authenticates with its TLS client certificate
     /// ([`ClientAuth::TlsClientAuth`], RFC 8705 §2.1). The certificate is the
-    /// [`HttpClient`]'s: give it one with
+    /// [`HttpClient`](crate::HttpClient)'s: give it one with
     /// [`HttpClientBuilder::client_identity`](crate::HttpClientBuilder::client_identity).
     /// A token request over a client without one fails with [`Error::Config`].
     ///
@@ -325,13 +336,14 @@ impl ClientCredentials {
 impl fmt::Debug for ClientCredentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let inner = &self.inner;
-        f.debug_struct("ClientCredentials")
-            .field("token_url", &inner.token_url.as_str())
+        let mut f = f.debug_struct("ClientCredentials");
+        f.field("token_url", &inner.token_url.as_str())
             .field("client_id", &inner.client_id)
             .field("client_secret", &"[redacted]")
-            .field("auth", &inner.auth)
-            .field("signing_key", &inner.signing_key)
-            .field("scopes", &inner.scopes)
+            .field("auth", &inner.auth);
+        #[cfg(feature = "private-key-jwt")]
+        f.field("signing_key", &inner.signing_key);
+        f.field("scopes", &inner.scopes)
             .field("audience", &inner.cache_key.audience)
             .field("resource", &inner.cache_key.resource)
             .field(
@@ -352,8 +364,11 @@ pub struct ClientCredentialsBuilder {
     client_secret: SecretString,
     auth: ClientAuth,
     basic_encoding: BasicEncoding,
+    #[cfg(feature = "private-key-jwt")]
     signing_key: Option<SigningKey>,
+    #[cfg(feature = "private-key-jwt")]
     assertion_audience: Option<String>,
+    #[cfg(feature = "private-key-jwt")]
     assertion_lifetime: Duration,
     scopes: Vec<String>,
     audience: Option<String>,
@@ -367,13 +382,14 @@ pub struct ClientCredentialsBuilder {
 
 impl fmt::Debug for ClientCredentialsBuilder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientCredentialsBuilder")
-            .field("token_url", &self.token_url)
+        let mut f = f.debug_struct("ClientCredentialsBuilder");
+        f.field("token_url", &self.token_url)
             .field("client_id", &self.client_id)
             .field("client_secret", &"[redacted]")
-            .field("auth", &self.auth)
-            .field("signing_key", &self.signing_key)
-            .field("scopes", &self.scopes)
+            .field("auth", &self.auth);
+        #[cfg(feature = "private-key-jwt")]
+        f.field("signing_key", &self.signing_key);
+        f.field("scopes", &self.scopes)
             .field("audience", &self.audience)
             .field("resource", &self.resource)
             .finish_non_exhaustive()
@@ -409,6 +425,8 @@ impl ClientCredentialsBuilder {
 
     /// The key that signs the client assertions of [`ClientAuth::PrivateKeyJwt`] (set by
     /// [`ClientCredentials::private_key_jwt`]).
+    #[cfg(feature = "private-key-jwt")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "private-key-jwt")))]
     pub fn signing_key(mut self, key: SigningKey) -> Self {
         self.signing_key = Some(key);
         self
@@ -416,6 +434,8 @@ impl ClientCredentialsBuilder {
 
     /// The `aud` claim of client assertions (default: the token URL). Some servers want their
     /// issuer identifier instead.
+    #[cfg(feature = "private-key-jwt")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "private-key-jwt")))]
     pub fn assertion_audience(mut self, audience: impl Into<String>) -> Self {
         self.assertion_audience = Some(audience.into());
         self
@@ -424,6 +444,8 @@ impl ClientCredentialsBuilder {
     /// How long a client assertion is valid (`exp` − `iat`; default 60 s, at most 10 min).
     /// Each token request signs a new one, so this only needs to cover the request itself and
     /// clock skew.
+    #[cfg(feature = "private-key-jwt")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "private-key-jwt")))]
     pub fn assertion_lifetime(mut self, lifetime: Duration) -> Self {
         self.assertion_lifetime = lifetime;
         self
@@ -493,6 +515,31 @@ impl ClientCredentialsBuilder {
         self
     }
 
+    /// The checks of `private_key_jwt`'s settings.
+    #[cfg(feature = "private-key-jwt")]
+    fn check_assertion(&self) -> Result<(), Error> {
+        if self.auth == ClientAuth::PrivateKeyJwt && self.signing_key.is_none() {
+            return Err(Error::config(
+                "private_key",
+                "is not set; private_key_jwt needs the client's private key \
+                 (ClientCredentials::private_key_jwt or .signing_key(..))",
+            ));
+        }
+        if self.assertion_lifetime.is_zero() || self.assertion_lifetime > Duration::from_secs(600) {
+            return Err(Error::config(
+                "assertion_lifetime",
+                "must be between 1 s and 10 min",
+            ));
+        }
+        if self.assertion_audience.as_deref() == Some("") {
+            return Err(Error::config(
+                "assertion_audience",
+                "is empty; leave it unset to use the token URL",
+            ));
+        }
+        Ok(())
+    }
+
     /// Checks everything and builds the client.
     pub fn build(self) -> Result<ClientCredentials, Error> {
         let provider = self.rules.provider;
@@ -529,25 +576,8 @@ impl ClientCredentialsBuilder {
                 "is empty; pass the client secret the provider issued",
             ));
         }
-        if self.auth == ClientAuth::PrivateKeyJwt && self.signing_key.is_none() {
-            return Err(Error::config(
-                "private_key",
-                "is not set; private_key_jwt needs the client's private key \
-                 (ClientCredentials::private_key_jwt or .signing_key(..))",
-            ));
-        }
-        if self.assertion_lifetime.is_zero() || self.assertion_lifetime > Duration::from_secs(600) {
-            return Err(Error::config(
-                "assertion_lifetime",
-                "must be between 1 s and 10 min",
-            ));
-        }
-        if self.assertion_audience.as_deref() == Some("") {
-            return Err(Error::config(
-                "assertion_audience",
-                "is empty; leave it unset to use the token URL",
-            ));
-        }
+        #[cfg(feature = "private-key-jwt")]
+        self.check_assertion()?;
         if self.auth == ClientAuth::Basic
             && self.basic_encoding == BasicEncoding::Raw
             && self.client_id.contains(':')
@@ -607,8 +637,11 @@ impl ClientCredentialsBuilder {
                 client_secret: self.client_secret,
                 auth: self.auth,
                 basic_encoding: self.basic_encoding,
+                #[cfg(feature = "private-key-jwt")]
                 signing_key: self.signing_key,
+                #[cfg(feature = "private-key-jwt")]
                 assertion_audience: self.assertion_audience,
+                #[cfg(feature = "private-key-jwt")]
                 assertion_lifetime: self.assertion_lifetime,
                 scopes,
                 params: self.params,

@@ -1,7 +1,7 @@
 //! [`HttpClient`]: the transport used to reach token endpoints.
 //!
 //! A hyper-util client with rustls (the `ring` provider; Mozilla's webpki roots by default,
-//! or the system's native roots), HTTP/1.1, a request timeout that covers connecting, sending
+//! or the system's native roots with the `native-roots` feature), HTTP/1.1, a request timeout that covers connecting, sending
 //! and reading the whole response, and a limit on the response size.
 //!
 //! It honours `HTTPS_PROXY`, `HTTP_PROXY`, `ALL_PROXY` and `NO_PROXY` (and their lower-case
@@ -33,10 +33,12 @@ use crate::Error;
 
 pub mod identity;
 pub mod proxy;
+pub mod service;
 
 pub use identity::ClientIdentity;
 pub use proxy::Proxy;
 use proxy::{ProxyConnector, ProxyError, Route};
+use service::{BodyError, ServiceBody, ServiceError, UserService};
 
 /// The default timeout of one token request.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -44,9 +46,14 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub const DEFAULT_MAX_RESPONSE_BYTES: usize = 256 * 1024;
 
 /// The HTTP client used for token requests. Cheap to clone (clones share connections).
+///
+/// Built in: a hyper client ([`HttpClient::new`], [`HttpClient::builder`]). Or any tower
+/// service of your own, from `http::Request<B>` to `http::Response<impl Body>`
+/// ([`HttpClient::from_service`]): a hyper client you configured, a `reqwest::Client`, a stack
+/// with your own layers.
 #[derive(Clone)]
 pub struct HttpClient {
-    client: Client<HttpsConnector<ProxyConnector>, Full<Bytes>>,
+    transport: Transport,
     proxy: Proxy,
     timeout: Duration,
     max_response_bytes: usize,
@@ -77,6 +84,75 @@ impl HttpClient {
             roots: Roots::Webpki,
             proxy: None,
             identity: None,
+            service: None,
+        }
+    }
+
+    /// Token requests (and Azupay's calls) through an HTTP client of your own: any tower
+    /// service from `http::Request<B>` (`B` built from the body's [`Bytes`]: `Full<Bytes>`,
+    /// `reqwest::Body`, …) to `http::Response` of a body with [`Bytes`] chunks, with the
+    /// default timeout and response size limit ([`HttpClientBuilder::service`] sets them).
+    ///
+    /// Each request goes to a clone of the service, driven to readiness first. Its TLS roots,
+    /// proxies and client certificate are its own: [`proxy`](Self::proxy) is
+    /// [`Proxy::none`], and [`has_client_identity`](Self::has_client_identity) is `true`
+    /// (a `tls_client_auth` client trusts the service to present the certificate). Its errors
+    /// become [`Error::Transport`], naming the endpoint.
+    ///
+    /// ```
+    /// use bytes::Bytes;
+    /// use clientcreds::{ClientCredentials, ClientCredentialsSource, HttpClient};
+    /// use http_body_util::Full;
+    /// use hyper_util::client::legacy::Client;
+    /// use hyper_util::rt::TokioExecutor;
+    /// # use secrecy::SecretString;
+    ///
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// # let sandbox = clientcreds_sandbox::Sandbox::start(Default::default()).await?;
+    /// # let afterpay = sandbox.afterpay();
+    /// # let (token_url, client_id, secret) =
+    /// #     (afterpay.token_url, afterpay.client_id, SecretString::from(afterpay.client_secret));
+    /// // A hyper client of your own (here plain HTTP, for the local sandbox).
+    /// let hyper = Client::builder(TokioExecutor::new()).build_http::<Full<Bytes>>();
+    /// let http = HttpClient::from_service(hyper);
+    /// let credentials = ClientCredentials::builder(token_url, client_id, secret).build()?;
+    /// let token = credentials.request_token(&http).await?;
+    /// assert_eq!(token.token_type(), "Bearer");
+    /// // Or cached: ClientCredentialsSource::new(credentials, http)
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub fn from_service<S, B, RB>(service: S) -> HttpClient
+    where
+        S: tower_service::Service<http::Request<B>, Response = http::Response<RB>>
+            + Clone
+            + Send
+            + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<ServiceError>,
+        B: From<Bytes> + Send + 'static,
+        RB: http_body::Body<Data = Bytes> + Send + 'static,
+        RB::Error: Into<ServiceError>,
+    {
+        HttpClient::from_user_service(
+            UserService::new(service),
+            DEFAULT_TIMEOUT,
+            DEFAULT_MAX_RESPONSE_BYTES,
+        )
+    }
+
+    fn from_user_service(
+        service: UserService,
+        timeout: Duration,
+        max_response_bytes: usize,
+    ) -> HttpClient {
+        HttpClient {
+            transport: Transport::Service(service),
+            proxy: Proxy::none(),
+            timeout,
+            max_response_bytes,
+            has_identity: true,
         }
     }
 
@@ -93,7 +169,7 @@ impl HttpClient {
             .wrap_connector(ProxyConnector::new(proxy.clone()));
         let client = Client::builder(TokioExecutor::new()).build(connector);
         HttpClient {
-            client,
+            transport: Transport::Hyper(Arc::new(client)),
             proxy,
             timeout,
             max_response_bytes,
@@ -116,6 +192,23 @@ impl HttpClient {
     /// The timeout of one request.
     pub fn timeout(&self) -> Duration {
         self.timeout
+    }
+
+    /// The same client (connection pool, roots, proxies, size limit) with another timeout for
+    /// one request: for a call that may legitimately take longer than a token request.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let http = clientcreds::HttpClient::new();
+    /// let patient = http.with_timeout(Duration::from_secs(120));
+    /// assert_eq!(patient.timeout(), Duration::from_secs(120));
+    /// assert_ne!(http.timeout(), patient.timeout());
+    /// ```
+    pub fn with_timeout(&self, timeout: Duration) -> HttpClient {
+        HttpClient {
+            timeout,
+            ..self.clone()
+        }
     }
 
     /// Sends one request and reads the whole response body, within the timeout and size limit.
@@ -153,23 +246,43 @@ impl HttpClient {
             .map(|proxy| format!(" (through the proxy {proxy})"))
             .unwrap_or_default();
         let exchange = async {
-            let response = self.client.request(request).await.map_err(|e| {
-                if let Some(err) = find_proxy_error(&e) {
-                    return Error::Proxy {
-                        proxy: err.proxy.clone(),
-                        endpoint: endpoint.clone(),
-                        status: err.status,
-                        message: err.message.clone(),
-                        source: Some(Arc::new(e)),
+            let response = match &self.transport {
+                Transport::Hyper(client) => client
+                    .request(request)
+                    .await
+                    .map(|response| response.map(box_body))
+                    .map_err(|e| {
+                        if let Some(err) = find_proxy_error(&e) {
+                            return Error::Proxy {
+                                proxy: err.proxy.clone(),
+                                endpoint: endpoint.clone(),
+                                status: err.status,
+                                message: err.message.clone(),
+                                source: Some(Arc::new(e)),
+                            };
+                        }
+                        let message = if e.is_connect() {
+                            format!("connection failed: {}", error_chain(&e))
+                        } else {
+                            format!("request failed: {}", error_chain(&e))
+                        };
+                        transport(&endpoint, message + &via, Some(Arc::new(e)))
+                    }),
+                Transport::Service(service) => {
+                    let (parts, body) = request.into_parts();
+                    let body = match body.collect().await {
+                        Ok(body) => body.to_bytes(),
+                        Err(never) => match never {},
                     };
+                    service
+                        .call(http::Request::from_parts(parts, body))
+                        .await
+                        .map_err(|e| {
+                            let message = format!("request failed: {}", error_chain(&*e));
+                            transport(&endpoint, message, Some(shared(e)))
+                        })
                 }
-                let message = if e.is_connect() {
-                    format!("connection failed: {}", error_chain(&e))
-                } else {
-                    format!("request failed: {}", error_chain(&e))
-                };
-                transport(&endpoint, message + &via, Some(Arc::new(e)))
-            })?;
+            }?;
             if let (Some(proxy), Some(sent_credentials)) = (&proxy, forwarded)
                 && response.status() == http::StatusCode::PROXY_AUTHENTICATION_REQUIRED
             {
@@ -214,9 +327,35 @@ impl Default for HttpClient {
     }
 }
 
+/// A service's error, shared.
+fn shared(e: ServiceError) -> crate::error::BoxError {
+    Arc::from(e)
+}
+
+/// The built-in client's response body, boxed as a service's is.
+fn box_body(body: hyper::body::Incoming) -> ServiceBody {
+    body.map_err(|e| BodyError(Box::new(e))).boxed_unsync()
+}
+
+/// How an [`HttpClient`] sends.
+#[derive(Clone)]
+enum Transport {
+    /// The built-in hyper client (in an `Arc`: it is ten times the size of the other variant).
+    Hyper(Arc<Client<HttpsConnector<ProxyConnector>, Full<Bytes>>>),
+    /// A service of the user's.
+    Service(UserService),
+}
+
 impl fmt::Debug for HttpClient {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HttpClient")
+            .field(
+                "transport",
+                &match self.transport {
+                    Transport::Hyper(_) => "hyper",
+                    Transport::Service(_) => "service",
+                },
+            )
             .field("timeout", &self.timeout)
             .field("max_response_bytes", &self.max_response_bytes)
             .field("proxy", &self.proxy)
@@ -227,6 +366,7 @@ impl fmt::Debug for HttpClient {
 
 enum Roots {
     Webpki,
+    #[cfg(feature = "native-roots")]
     Native,
     Custom(Box<rustls::ClientConfig>),
 }
@@ -239,6 +379,7 @@ pub struct HttpClientBuilder {
     roots: Roots,
     proxy: Option<Proxy>,
     identity: Option<ClientIdentity>,
+    service: Option<UserService>,
 }
 
 impl fmt::Debug for HttpClientBuilder {
@@ -248,11 +389,33 @@ impl fmt::Debug for HttpClientBuilder {
             .field("max_response_bytes", &self.max_response_bytes)
             .field("proxy", &self.proxy)
             .field("client_identity", &self.identity)
+            .field("service", &self.service.is_some())
             .finish_non_exhaustive()
     }
 }
 
 impl HttpClientBuilder {
+    /// Send through this service instead of the built-in client, as
+    /// [`HttpClient::from_service`] does, with this builder's
+    /// [`timeout`](Self::timeout) and [`max_response_bytes`](Self::max_response_bytes). Roots,
+    /// a TLS configuration, a proxy or a client identity cannot be combined with it (configure
+    /// them on the service): [`build`](Self::build) refuses them.
+    pub fn service<S, B, RB>(mut self, service: S) -> Self
+    where
+        S: tower_service::Service<http::Request<B>, Response = http::Response<RB>>
+            + Clone
+            + Send
+            + 'static,
+        S::Future: Send + 'static,
+        S::Error: Into<ServiceError>,
+        B: From<Bytes> + Send + 'static,
+        RB: http_body::Body<Data = Bytes> + Send + 'static,
+        RB::Error: Into<ServiceError>,
+    {
+        self.service = Some(UserService::new(service));
+        self
+    }
+
     /// The timeout of one request, from connecting to the last byte of the response
     /// (default 30 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
@@ -267,6 +430,8 @@ impl HttpClientBuilder {
     }
 
     /// Trust the operating system's root certificates instead of Mozilla's webpki roots.
+    #[cfg(feature = "native-roots")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "native-roots")))]
     pub fn native_roots(mut self) -> Self {
         self.roots = Roots::Native;
         self
@@ -301,6 +466,27 @@ impl HttpClientBuilder {
         if self.timeout.is_zero() {
             return Err(Error::config("timeout", "must be longer than zero"));
         }
+        if let Some(service) = self.service {
+            let own = [
+                (!matches!(self.roots, Roots::Webpki)).then_some("root certificates"),
+                self.proxy.is_some().then_some("a proxy"),
+                self.identity.is_some().then_some("a client identity"),
+            ];
+            if let Some(what) = own.into_iter().flatten().next() {
+                return Err(Error::config(
+                    "service",
+                    format!(
+                        "an HTTP service of your own sends the token requests, so {what} set on \
+                         HttpClientBuilder would not be used; configure it on the service"
+                    ),
+                ));
+            }
+            return Ok(HttpClient::from_user_service(
+                service,
+                self.timeout,
+                self.max_response_bytes,
+            ));
+        }
         // A tls_config of the caller's may carry a client certificate of its own.
         let has_identity = self.identity.is_some()
             || matches!(&self.roots, Roots::Custom(config) if config.client_auth_cert_resolver.has_certs());
@@ -312,6 +498,7 @@ impl HttpClientBuilder {
                     Roots::Webpki => tls_config_with_roots(rustls::RootCertStore {
                         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
                     })?,
+                    #[cfg(feature = "native-roots")]
                     Roots::Native => tls_config_with_roots(native_root_store()?)?,
                 };
                 config.client_auth_cert_resolver = identity.resolver();
@@ -322,6 +509,7 @@ impl HttpClientBuilder {
                     .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
                     .map_err(|e| Error::config("tls", e.to_string()))?,
                 Roots::Custom(config) => builder.with_tls_config(*config),
+                #[cfg(feature = "native-roots")]
                 Roots::Native => builder
                     .with_provider_and_native_roots(rustls::crypto::ring::default_provider())
                     .map_err(|e| native_roots_error(&e))?,
@@ -349,6 +537,7 @@ fn tls_config_with_roots(roots: rustls::RootCertStore) -> Result<rustls::ClientC
 }
 
 /// The system's root certificates, as hyper-rustls loads them.
+#[cfg(feature = "native-roots")]
 fn native_root_store() -> Result<rustls::RootCertStore, Error> {
     let loaded = rustls_native_certs::load_native_certs();
     let mut roots = rustls::RootCertStore::empty();
@@ -364,6 +553,7 @@ fn native_root_store() -> Result<rustls::RootCertStore, Error> {
     Ok(roots)
 }
 
+#[cfg(feature = "native-roots")]
 fn native_roots_error(reason: &dyn fmt::Display) -> Error {
     Error::config(
         "native_roots",

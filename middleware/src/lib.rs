@@ -37,10 +37,13 @@
 //! assert_eq!(token.authorization(), "Bearer eyJraWQiOiJ...");
 //! # Ok::<(), clientcreds::Error>(())
 //! ```
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 #![deny(unreachable_pub)]
 
+#[cfg(feature = "private-key-jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "private-key-jwt")))]
 pub mod assertion;
 pub mod azupay;
 pub mod bearer;
@@ -52,12 +55,19 @@ pub mod provider;
 pub mod redact;
 pub mod refresh;
 mod request;
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+pub mod reqwest;
 mod response;
 pub mod source;
 pub mod telemetry;
 pub mod token;
 pub mod token_secret;
+#[doc(hidden)]
+pub mod untrusted;
 
+#[cfg(feature = "private-key-jwt")]
+#[cfg_attr(docsrs, doc(cfg(feature = "private-key-jwt")))]
 pub use assertion::{JwsAlgorithm, SigningKey};
 pub use azupay::AzupayConnectionDetails;
 pub use bearer::{Bearer, BearerError, BearerLayer};
@@ -70,5 +80,8 @@ pub use http::{ClientIdentity, HttpClient, HttpClientBuilder, Proxy};
 pub use provider::{Env, Preset, Provider, TokenEndpoint};
 pub use refresh::{RefreshAt, RefreshPolicy};
 pub use request::{TOKEN_REQUEST_DURATION, TOKEN_REQUESTS, basic_authorization};
-pub use source::{ClientCredentialsSource, MountedToken, StaticToken, TokenSource};
+#[cfg(feature = "mounted")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mounted")))]
+pub use source::MountedToken;
+pub use source::{ClientCredentialsSource, StaticToken, TokenSource};
 pub use token::Token;

@@ -23,6 +23,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use secrecy::{ExposeSecret, SecretString};
 use tracing::Instrument;
 
+#[cfg(feature = "private-key-jwt")]
 use crate::assertion::JWT_BEARER_ASSERTION_TYPE;
 use crate::credentials::{BasicEncoding, ClientAuth};
 use crate::{ClientCredentials, Error, HttpClient, Token};
@@ -93,19 +94,49 @@ pub(crate) fn encode(credentials: &ClientCredentials) -> Result<http::Request<Fu
     let mut builder = http::Request::post(inner.token_url.as_str())
         .header(ACCEPT, HeaderValue::from_static("application/json"))
         .header(USER_AGENT, HeaderValue::from_static(USER_AGENT_VALUE));
-    let (content_type, body) = match inner.auth {
-        ClientAuth::Basic
-        | ClientAuth::Post
-        | ClientAuth::PrivateKeyJwt
-        | ClientAuth::TlsClientAuth => {
-            let mut body = String::new();
-            form_pair(&mut body, "grant_type", "client_credentials");
-            if inner.auth == ClientAuth::Post {
+    let (content_type, body) = if inner.auth == ClientAuth::Json {
+        // Members in the order of Autopay's example; extras after.
+        let mut object = Vec::<(&str, &str)>::new();
+        object.push(("client_id", &inner.client_id));
+        object.push(("client_secret", credentials.secret()));
+        if let Some(audience) = key.audience() {
+            object.push(("audience", audience));
+        }
+        object.push(("grant_type", "client_credentials"));
+        if let Some(scope) = &scope {
+            object.push(("scope", scope));
+        }
+        if let Some(resource) = key.resource() {
+            object.push(("resource", resource));
+        }
+        for (name, value) in &inner.params {
+            object.push((name, value));
+        }
+        let mut body = String::from("{");
+        for (i, (name, value)) in object.into_iter().enumerate() {
+            if i > 0 {
+                body.push(',');
+            }
+            // Serialising a &str cannot fail.
+            body.push_str(&serde_json::to_string(name).unwrap_or_default());
+            body.push(':');
+            body.push_str(&serde_json::to_string(value).unwrap_or_default());
+        }
+        body.push('}');
+        ("application/json", body)
+    } else {
+        let mut body = String::new();
+        form_pair(&mut body, "grant_type", "client_credentials");
+        match inner.auth {
+            ClientAuth::Post => {
                 form_pair(&mut body, "client_id", &inner.client_id);
                 form_pair(&mut body, "client_secret", credentials.secret());
-            } else if inner.auth == ClientAuth::TlsClientAuth {
+            }
+            ClientAuth::TlsClientAuth => {
                 form_pair(&mut body, "client_id", &inner.client_id);
-            } else if inner.auth == ClientAuth::PrivateKeyJwt {
+            }
+            #[cfg(feature = "private-key-jwt")]
+            ClientAuth::PrivateKeyJwt => {
                 let key = inner.signing_key.as_ref().ok_or_else(|| {
                     Error::config("private_key", "is not set for private_key_jwt")
                 })?;
@@ -127,7 +158,9 @@ pub(crate) fn encode(credentials: &ClientCredentials) -> Result<http::Request<Fu
                     JWT_BEARER_ASSERTION_TYPE,
                 );
                 form_pair(&mut body, "client_assertion", &assertion);
-            } else {
+            }
+            // Basic (and Json, handled above).
+            _ => {
                 let value = basic_authorization(
                     &inner.client_id,
                     credentials.secret(),
@@ -142,51 +175,20 @@ pub(crate) fn encode(credentials: &ClientCredentials) -> Result<http::Request<Fu
                 value.set_sensitive(true);
                 builder = builder.header(AUTHORIZATION, value);
             }
-            if let Some(scope) = &scope {
-                form_pair(&mut body, "scope", scope);
-            }
-            if let Some(audience) = key.audience() {
-                form_pair(&mut body, "audience", audience);
-            }
-            if let Some(resource) = key.resource() {
-                form_pair(&mut body, "resource", resource);
-            }
-            for (name, value) in &inner.params {
-                form_pair(&mut body, name, value);
-            }
-            ("application/x-www-form-urlencoded", body)
         }
-        ClientAuth::Json => {
-            // Members in the order of Autopay's example; extras after.
-            let mut object = Vec::<(&str, &str)>::new();
-            object.push(("client_id", &inner.client_id));
-            object.push(("client_secret", credentials.secret()));
-            if let Some(audience) = key.audience() {
-                object.push(("audience", audience));
-            }
-            object.push(("grant_type", "client_credentials"));
-            if let Some(scope) = &scope {
-                object.push(("scope", scope));
-            }
-            if let Some(resource) = key.resource() {
-                object.push(("resource", resource));
-            }
-            for (name, value) in &inner.params {
-                object.push((name, value));
-            }
-            let mut body = String::from("{");
-            for (i, (name, value)) in object.into_iter().enumerate() {
-                if i > 0 {
-                    body.push(',');
-                }
-                // Serialising a &str cannot fail.
-                body.push_str(&serde_json::to_string(name).unwrap_or_default());
-                body.push(':');
-                body.push_str(&serde_json::to_string(value).unwrap_or_default());
-            }
-            body.push('}');
-            ("application/json", body)
+        if let Some(scope) = &scope {
+            form_pair(&mut body, "scope", scope);
         }
+        if let Some(audience) = key.audience() {
+            form_pair(&mut body, "audience", audience);
+        }
+        if let Some(resource) = key.resource() {
+            form_pair(&mut body, "resource", resource);
+        }
+        for (name, value) in &inner.params {
+            form_pair(&mut body, name, value);
+        }
+        ("application/x-www-form-urlencoded", body)
     };
     builder = builder.header(CONTENT_TYPE, HeaderValue::from_static(content_type));
     let mut request = builder
@@ -208,6 +210,24 @@ impl ClientCredentials {
     pub async fn request_token(&self, http: &HttpClient) -> Result<Token, Error> {
         request_token(self, http).await
     }
+}
+
+#[cfg(feature = "metrics")]
+/// Describes [`TOKEN_REQUESTS`] and [`TOKEN_REQUEST_DURATION`] to the recorder installed at the
+/// first token request (once per process).
+fn describe_request_metrics() {
+    static DESCRIBED: std::sync::Once = std::sync::Once::new();
+    DESCRIBED.call_once(|| {
+        metrics::describe_counter!(
+            TOKEN_REQUESTS,
+            "Token requests made, by result (success, an OAuth error code, or an error category)."
+        );
+        metrics::describe_histogram!(
+            TOKEN_REQUEST_DURATION,
+            metrics::Unit::Seconds,
+            "Duration of token requests, by result."
+        );
+    });
 }
 
 /// One token request: encode, send, parse — inside a tracing span, counted in metrics.
@@ -232,12 +252,17 @@ async fn request_token(credentials: &ClientCredentials, http: &HttpClient) -> Re
             span.record("http.status", status.as_u16());
         }
         span.record("duration_ms", elapsed.as_millis() as u64);
-        let result_label = match &result {
-            Ok(_) => "success",
-            Err(err) => err.kind(),
-        };
-        metrics::counter!(TOKEN_REQUESTS, "result" => result_label).increment(1);
-        metrics::histogram!(TOKEN_REQUEST_DURATION, "result" => result_label).record(elapsed.as_secs_f64());
+        #[cfg(feature = "metrics")]
+        {
+            let result_label = match &result {
+                Ok(_) => "success",
+                Err(err) => err.kind(),
+            };
+            describe_request_metrics();
+            metrics::counter!(TOKEN_REQUESTS, "result" => result_label).increment(1);
+            metrics::histogram!(TOKEN_REQUEST_DURATION, "result" => result_label)
+                .record(elapsed.as_secs_f64());
+        }
         match &result {
             Ok(token) => tracing::debug!(
                 lifetime_s = token.lifetime().as_secs(),
@@ -469,6 +494,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "private-key-jwt")]
     #[tokio::test]
     async fn private_key_jwt_sends_a_new_assertion_every_time() {
         let pem = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256)

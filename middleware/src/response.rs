@@ -178,7 +178,7 @@ fn seconds(value: &Value) -> Option<f64> {
 }
 
 /// The `exp` claim of a JWT, read without verifying the signature.
-fn jwt_exp(token: &str) -> Option<f64> {
+pub(crate) fn jwt_exp(token: &str) -> Option<f64> {
     let mut parts = token.split('.');
     let (_header, payload, _signature) = (parts.next()?, parts.next()?, parts.next()?);
     if parts.next().is_some() {

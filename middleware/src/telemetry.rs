@@ -1,6 +1,7 @@
 //! Metric names and labels.
 //!
-//! The crate records through the [`metrics`] facade: install any recorder (Prometheus exporter,
+//! With the `metrics` feature, the crate records through the [`metrics`](https://docs.rs/metrics)
+//! facade (without it, nothing is recorded and the counters below cost nothing): install any recorder (Prometheus exporter,
 //! `metrics-util`'s debugging recorder, …) **before** building token sources — each cache
 //! registers its counters once, when it is created, so the hot path only adds to an atomic.
 //! (The failure counter, one per error kind, is looked up when a failure happens.) The caches
@@ -20,9 +21,22 @@
 //! [`CacheConfig::name`](crate::cache::CacheConfig::name), `kind` an OAuth error code or an error
 //! category.
 
-use metrics::Counter;
-
 use crate::Error;
+
+/// A counter of the `metrics` facade.
+#[cfg(feature = "metrics")]
+pub(crate) type Counter = metrics::Counter;
+
+/// Without the `metrics` feature: a counter that counts nothing.
+#[cfg(not(feature = "metrics"))]
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Counter;
+
+#[cfg(not(feature = "metrics"))]
+impl Counter {
+    #[inline(always)]
+    pub(crate) fn increment(&self, _value: u64) {}
+}
 
 /// Requests served from the cache.
 pub const CACHE_HITS: &str = "clientcreds_cache_hits_total";
@@ -48,6 +62,19 @@ pub(crate) struct CacheMetrics {
 }
 
 impl CacheMetrics {
+    #[cfg(not(feature = "metrics"))]
+    pub(crate) fn new(name: &str) -> CacheMetrics {
+        CacheMetrics {
+            name: name.to_owned(),
+            hits: Counter,
+            misses: Counter,
+            fetches: Counter,
+            refreshes: Counter,
+            invalidations: Counter,
+        }
+    }
+
+    #[cfg(feature = "metrics")]
     pub(crate) fn new(name: &str) -> CacheMetrics {
         describe();
         let name = name.to_owned();
@@ -61,6 +88,12 @@ impl CacheMetrics {
         }
     }
 
+    #[cfg(not(feature = "metrics"))]
+    pub(crate) fn failure(&self, error: &Error) {
+        let _ = (&self.name, error);
+    }
+
+    #[cfg(feature = "metrics")]
     pub(crate) fn failure(&self, error: &Error) {
         metrics::counter!(
             TOKEN_FAILURES,
@@ -71,6 +104,7 @@ impl CacheMetrics {
     }
 }
 
+#[cfg(feature = "metrics")]
 fn describe() {
     metrics::describe_counter!(CACHE_HITS, "Requests served with a cached token.");
     metrics::describe_counter!(CACHE_MISSES, "Requests that found no valid cached token.");

@@ -13,6 +13,7 @@ use kube::{Client, Resource, ResourceExt};
 use tracing::warn;
 
 use crate::crd::OAuthClient;
+use crate::egress::EgressPolicy;
 use crate::telemetry::Metrics;
 use crate::{Error, EventAction, Reason};
 
@@ -93,6 +94,8 @@ pub struct Context {
     recorder: Recorder,
     /// The HTTP client for token requests and Azupay calls.
     pub http: HttpClient,
+    /// Where the operator may send secrets: checked before every Azupay call and token request.
+    pub egress: EgressPolicy,
     /// The operator's metrics.
     pub metrics: Arc<Metrics>,
     state: Mutex<HashMap<ObjectKey, ObjectState>>,
@@ -105,17 +108,20 @@ impl std::fmt::Debug for Context {
 }
 
 impl Context {
-    /// A context for `client`, publishing events as `reporter`.
+    /// A context for `client`, publishing events as `reporter`, sending secrets only where
+    /// `egress` allows.
     pub fn new(
         client: Client,
         reporter: Reporter,
         http: HttpClient,
+        egress: EgressPolicy,
         metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             recorder: Recorder::new(client.clone(), reporter),
             client,
             http,
+            egress,
             metrics,
             state: Mutex::new(HashMap::new()),
         }
@@ -245,6 +251,7 @@ mod tests {
                 instance: None,
             },
             HttpClient::new(),
+            EgressPolicy::default(),
             Arc::new(Metrics::default()),
         );
         let (a, b) = (oac("a", "uid-a"), oac("b", "uid-b"));

@@ -15,9 +15,9 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
+use crate::telemetry::Counter;
 use arc_swap::{ArcSwapOption, Guard};
 use http::HeaderValue;
-use metrics::Counter;
 use tokio::time::Instant;
 
 use crate::Token;

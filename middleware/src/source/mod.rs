@@ -39,10 +39,13 @@ use crate::cache::FreshAuthorization;
 pub use crate::cache::TokenFuture;
 
 mod client_credentials;
+#[cfg(feature = "mounted")]
 mod mounted;
 mod static_token;
 
 pub use client_credentials::ClientCredentialsSource;
+#[cfg(feature = "mounted")]
+#[cfg_attr(docsrs, doc(cfg(feature = "mounted")))]
 pub use mounted::{ACCESS_TOKEN_FILE, EXPIRES_AT_FILE, MountedToken, SCOPE_FILE, TOKEN_TYPE_FILE};
 pub use static_token::StaticToken;
 

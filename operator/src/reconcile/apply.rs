@@ -41,7 +41,7 @@ pub async fn token(
     let name = &work.spec.secret_name;
     match work.step {
         TokenStep::Refuse { reason, message } => {
-            if reason == Reason::ScopesNotAllowed {
+            if matches!(reason, Reason::ScopesNotAllowed | Reason::EgressDenied) {
                 ctx.event(
                     oac,
                     EventType::Warning,

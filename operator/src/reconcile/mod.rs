@@ -156,7 +156,7 @@ async fn reconcile_inner(oac: &OAuthClient, ctx: &Context) -> Result<Action, Err
     let mut outcomes = Vec::with_capacity(oac.spec.tokens.len());
     let mut token_url = resolved.token_url.clone();
     for (spec, existing) in oac.spec.tokens.iter().zip(&existing) {
-        let work = match validate::token_request(&oac.spec, &resolved, spec) {
+        let work = match validate::token_request(&oac.spec, &resolved, spec, &ctx.egress) {
             Err((reason, message)) => TokenWork {
                 spec,
                 step: TokenStep::Refuse { reason, message },
@@ -204,10 +204,12 @@ async fn reconcile_inner(oac: &OAuthClient, ctx: &Context) -> Result<Action, Err
             .and_then(|s| s.last_refresh_request.clone());
     }
 
-    // token Secrets removed from the spec go away
-    let labelled = dereference::labelled_token_secrets(oac, &secrets).await?;
-    let stale = plan::stale_token_secrets(oac, &labelled);
-    apply::delete_token_secrets(oac, ctx, &secrets, stale).await?;
+    // token Secrets removed from the spec go away (only a new generation can remove one)
+    if plan::token_secrets_may_be_stale(oac) {
+        let labelled = dereference::labelled_token_secrets(oac, &secrets).await?;
+        let stale = plan::stale_token_secrets(oac, &labelled);
+        apply::delete_token_secrets(oac, ctx, &secrets, stale).await?;
+    }
 
     // status
     status::apply_status(

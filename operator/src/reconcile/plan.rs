@@ -32,6 +32,7 @@ use crate::context::{Backoff, PendingToken};
 use crate::crd::{OAuthClient, TokenSecretSpec};
 use crate::reconcile::status::TokenOutcome;
 use crate::refresh;
+use crate::secrets;
 use crate::secrets::{CONFIG_HASH_ANNOTATION, REFRESH_ANSWERED_ANNOTATION, REFRESH_AT_ANNOTATION};
 
 /// What the operator reads back from an existing token Secret.
@@ -214,12 +215,14 @@ pub fn plan_token_step(
     now: Timestamp,
 ) -> TokenStep {
     let stored = facts.existing.and_then(read_stored_token);
-    // A Secret by that name that we do not own is never overwritten.
+    // A Secret by that name that we did not make for this OAuthClient (labels and owner) is
+    // never overwritten.
     if let Some(existing) = facts.existing {
-        let ours = existing
-            .owner_references()
-            .iter()
-            .any(|o| Some(o.uid.as_str()) == oac.metadata.uid.as_deref());
+        let ours = secrets::is_managed(existing, oac, secrets::TOKEN_ROLE)
+            && existing
+                .owner_references()
+                .iter()
+                .any(|o| Some(o.uid.as_str()) == oac.metadata.uid.as_deref());
         if !ours {
             return TokenStep::Refuse {
                 reason: Reason::SecretConflict,
@@ -336,15 +339,27 @@ pub fn requeue_after(
     .map(|at| refresh::until(now, at).max(floor))
 }
 
-/// The token Secrets among `owned` (listed by label) that belong to `oac` and are no longer in
-/// its spec: to be deleted.
+/// Whether token Secrets may have been dropped from the spec since the status last showed it:
+/// only a spec change (a new generation) can drop one. An OAuthClient never edited
+/// (generation 1), or whose status already shows its generation, needs no list of its labelled
+/// token Secrets — which spares one API call per reconcile when OAuthClients are brought up
+/// and after a restart.
+pub fn token_secrets_may_be_stale(oac: &OAuthClient) -> bool {
+    let generation = oac.metadata.generation;
+    let observed = oac.status.as_ref().and_then(|s| s.observed_generation);
+    generation.is_some_and(|g| g > 1) && observed != generation
+}
+
+/// The token Secrets among `owned` (listed by label) that the operator made for `oac` (labels
+/// and owner reference) and are no longer in its spec: to be deleted.
 pub fn stale_token_secrets(oac: &OAuthClient, owned: &[Secret]) -> Vec<String> {
     owned
         .iter()
         .filter(|s| {
-            s.owner_references()
-                .iter()
-                .any(|o| Some(o.uid.as_str()) == oac.metadata.uid.as_deref())
+            secrets::is_managed(s, oac, secrets::TOKEN_ROLE)
+                && s.owner_references()
+                    .iter()
+                    .any(|o| Some(o.uid.as_str()) == oac.metadata.uid.as_deref())
         })
         .map(|s| s.name_any())
         .filter(|name| !oac.spec.tokens.iter().any(|t| &t.secret_name == name))
@@ -413,6 +428,9 @@ mod tests {
         let answered = written(&o, "a", 600, "h", Some("r1"));
         let mut foreign = good.clone();
         foreign.metadata.owner_references = None;
+        // our owner reference, but not made by the operator (no managed-by label)
+        let mut unlabelled = good.clone();
+        unlabelled.metadata.labels = None;
         let backoff = Backoff {
             failures: 2,
             retry_at: n + SignedDuration::from_secs(30),
@@ -529,6 +547,22 @@ mod tests {
             (
                 "foreign Secret: refuse",
                 Some(&foreign),
+                "h",
+                None,
+                None,
+                |s| {
+                    matches!(
+                        s,
+                        TokenStep::Refuse {
+                            reason: Reason::SecretConflict,
+                            ..
+                        }
+                    )
+                },
+            ),
+            (
+                "owned but unlabelled Secret: refuse",
+                Some(&unlabelled),
                 "h",
                 None,
                 None,
@@ -760,14 +794,52 @@ mod tests {
     }
 
     #[test]
+    fn only_an_edited_spec_not_yet_observed_can_leave_stale_token_secrets() {
+        use crate::crd::OAuthClientStatus;
+        // (generation, observed generation in the status, list the labelled token Secrets?)
+        let cases = [
+            (Some(1), None, false),
+            (Some(1), Some(1), false),
+            (Some(2), None, true),
+            (Some(2), Some(1), true),
+            (Some(2), Some(2), false),
+            (Some(7), Some(5), true),
+            (None, None, false),
+        ];
+        for (generation, observed, want) in cases {
+            let mut o = oac();
+            o.metadata.generation = generation;
+            o.status = observed.map(|g| OAuthClientStatus {
+                observed_generation: Some(g),
+                ..OAuthClientStatus::default()
+            });
+            assert_eq!(
+                token_secrets_may_be_stale(&o),
+                want,
+                "generation {generation:?}, observed {observed:?}"
+            );
+        }
+    }
+
+    #[test]
     fn stale_token_secrets_are_ours_and_out_of_the_spec() {
         let o = oac();
         let mut other = oac();
         other.metadata.uid = Some("uid-2".into());
+        // owned by `o` but not made by the operator (someone set the owner and the selector's
+        // labels, not managed-by): never deleted
+        let mut unmanaged = written(&o, "planted", 600, "h", None);
+        unmanaged
+            .metadata
+            .labels
+            .as_mut()
+            .unwrap()
+            .remove(crate::secrets::MANAGED_BY_LABEL);
         let owned = vec![
             written(&o, "a", 600, "h", None),
             written(&o, "gone", 600, "h", None),
             written(&other, "theirs", 600, "h", None),
+            unmanaged,
         ];
         assert_eq!(stale_token_secrets(&o, &owned), ["gone"]);
     }

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use clientcreds_e2e::ControlPlane;
 use clientcreds_operator::crd::OAuthClient;
+use clientcreds_operator::egress::EgressPolicy;
 use clientcreds_operator::run::{Config, LeaderElection};
 use clientcreds_sandbox::{Sandbox, SandboxConfig};
 use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
@@ -93,8 +94,13 @@ where
 /// Applies every document of deploy/rbac.yaml as the admin.
 pub async fn install_rbac(admin: &Client) {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/rbac.yaml");
-    let text = std::fs::read_to_string(path).unwrap();
-    for doc in serde_yaml::Deserializer::from_str(&text) {
+    install_rbac_yaml(admin, &std::fs::read_to_string(path).unwrap()).await;
+}
+
+/// Applies every document of `text` (RBAC manifests as `clientcreds-operator rbac` prints them)
+/// as the admin.
+pub async fn install_rbac_yaml(admin: &Client, text: &str) {
+    for doc in serde_yaml::Deserializer::from_str(text) {
         let value = serde_json::Value::deserialize(doc).unwrap();
         if value.is_null() {
             continue;
@@ -144,6 +150,24 @@ pub async fn setup(config: SandboxConfig) -> Env {
     }
 }
 
+/// The egress policy of the operator under test: the sandbox's host (`127.0.0.1`, plain http)
+/// besides the providers' public hosts.
+pub fn sandbox_egress() -> EgressPolicy {
+    EgressPolicy::new(
+        ["127.0.0.1", clientcreds_operator::egress::PRESET_HOSTS],
+        true,
+    )
+    .unwrap()
+}
+
+/// The operator's configuration in these tests: the defaults, with [`sandbox_egress`].
+pub fn test_config() -> Config {
+    Config {
+        egress: sandbox_egress(),
+        ..Config::default()
+    }
+}
+
 /// A running in-process operator.
 pub struct Operator {
     stop: Option<oneshot::Sender<()>>,
@@ -184,13 +208,17 @@ impl Env {
                 grace_seconds: 2,
             }),
             instance: leader.map(str::to_owned),
-            ..Config::default()
+            ..test_config()
         };
         self.start_operator_with(config)
     }
 
     pub fn start_operator_with(&self, config: Config) -> Operator {
-        let client = self.operator_client();
+        self.start_operator_as(self.operator_client(), config)
+    }
+
+    /// Starts the operator with `client`'s identity (e.g. one with a namespaced Role only).
+    pub fn start_operator_as(&self, client: Client, config: Config) -> Operator {
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(async move {
             let shutdown = async move {

@@ -1,0 +1,93 @@
+//! A `kube::Client` whose requests carry the tokens of a `ClientCredentialsSource`: the
+//! `BearerLayer` in the client's own tower stack, under kube's base-URI layer.
+//!
+//! A Kubernetes API server authenticates with its own tokens, but a kube client also talks to
+//! aggregated APIs, gateways and proxies that accept an OAuth 2.0 client-credentials token. To
+//! stay runnable offline, the "API server" here is the provider emulator
+//! (`clientcreds-sandbox`): `kube::Client::send` calls its protected Autopay endpoint, which
+//! accepts only a valid token. The first call fetches a token, the second reuses it; after the
+//! sandbox revokes every token the third call fails with 401 and the layer drops the token
+//! (`InvalidateToken`: kube's request body cannot be replayed), so the fourth call gets a new
+//! one.
+//!
+//! Run: `cargo run -p clientcreds --example kube_client` (also run by `cargo test`).
+
+use std::process::ExitCode;
+
+use clientcreds::bearer::{BearerLayer, InvalidateToken};
+use clientcreds::source::ClientCredentialsSource;
+use clientcreds::{ClientCredentials, HttpClient, Provider as Preset};
+use clientcreds_sandbox::{Provider, Sandbox, SandboxConfig};
+use hyper_util::client::legacy::Client as HyperClient;
+use hyper_util::rt::TokioExecutor;
+use kube::client::middleware::BaseUriLayer;
+use secrecy::SecretString;
+use tower::{BoxError, ServiceBuilder};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    match run().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("kube_client example failed: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run() -> Result<(), BoxError> {
+    let sandbox = Sandbox::start(SandboxConfig::default()).await?;
+    let autopay = sandbox.autopay();
+    let base: http::Uri = sandbox.base_url().parse()?;
+    let path = autopay
+        .resource_url
+        .strip_prefix(sandbox.base_url())
+        .ok_or("the resource URL is under the sandbox's base URL")?
+        .to_owned();
+
+    // Autopay's preset (JSON body, its audience), pointed at the sandbox.
+    let credentials: ClientCredentials = Preset::autopay(
+        autopay.client_id.clone(),
+        SecretString::from(autopay.client_secret.clone()),
+    )
+    .token_url(&autopay.token_url)
+    .build()?;
+    let source = ClientCredentialsSource::new(credentials, HttpClient::new());
+
+    // kube's own stack: the base URI first, then the bearer token, then the connection.
+    let service = ServiceBuilder::new()
+        .layer(BaseUriLayer::new(base))
+        .layer(BearerLayer::new(source).on_unauthorized(InvalidateToken))
+        .service(HyperClient::builder(TokioExecutor::new()).build_http::<kube::client::Body>());
+    let client = kube::Client::new(service, "default");
+
+    for round in 1..=4 {
+        if round == 3 {
+            sandbox.revoke_all_tokens();
+        }
+        let request = http::Request::get(path.as_str()).body(kube::client::Body::empty())?;
+        let response = client.send(request).await?;
+        let status = response.status();
+        let expected = if round == 3 { 401 } else { 200 };
+        let body = response.into_body().collect_bytes().await?;
+        println!(
+            "kube call {round}: {status} {}",
+            String::from_utf8_lossy(&body)
+        );
+        if status != expected {
+            return Err(format!("call {round}: expected {expected}, got {status}").into());
+        }
+        if round == 3 {
+            println!("  (revoked: the layer dropped the token; the next call gets a new one)");
+        }
+    }
+
+    let issued = sandbox.tokens_issued(Provider::Autopay, &autopay.client_id);
+    println!("tokens issued: {issued}");
+    if issued != 2 {
+        return Err(
+            format!("expected 2 token requests (initial + after the 401), got {issued}").into(),
+        );
+    }
+    Ok(())
+}
