@@ -14,6 +14,7 @@ use std::sync::Arc;
 use rustls::pki_types::pem::PemObject;
 
 use clap::ValueEnum;
+use clientcreds::redact::scrub;
 use clientcreds::{
     ClientAuth, ClientCredentials, ClientCredentialsBuilder, ClientIdentity, Env, HttpClient,
     JwsAlgorithm, Provider, SigningKey,
@@ -214,7 +215,7 @@ pub(crate) async fn run(args: Args) -> anyhow::Result<()> {
     let token = credentials
         .request_token(&http)
         .await
-        .map_err(|e| anyhow::anyhow!(one_line(&e.to_string(), secret.expose_secret())))?;
+        .map_err(|e| anyhow::anyhow!(scrub(&e.to_string(), &[secret.expose_secret()])))?;
     let text = match args.output {
         Output::Json => json(&token)?,
         Output::Header => format!(
@@ -352,9 +353,9 @@ fn http_client(args: &Args) -> anyhow::Result<HttpClient> {
 fn config_failure(e: clientcreds::Error) -> anyhow::Error {
     match e {
         clientcreds::Error::Config { field, message } => {
-            anyhow::anyhow!(one_line(&config_error(field, &message), ""))
+            anyhow::anyhow!(scrub(&config_error(field, &message), &[]))
         }
-        other => anyhow::anyhow!(one_line(&other.to_string(), "")),
+        other => anyhow::anyhow!(scrub(&other.to_string(), &[])),
     }
 }
 
@@ -457,20 +458,6 @@ fn config_error(field: &str, message: &str) -> String {
     format!("invalid {flag}: {message}")
 }
 
-/// `text` on one line (control characters become spaces), with `secret` cut out in case a
-/// server echoed it.
-fn one_line(text: &str, secret: &str) -> String {
-    let line: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if secret.is_empty() {
-        line
-    } else {
-        line.replace(secret, "[redacted]")
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -521,11 +508,6 @@ mod tests {
         assert!(built(&["--provider", "payu", "--environment", "staging"]).is_err());
         // without a preset there is no environment to choose
         assert!(built(&["--token-url", "https://h/t", "--environment", "test"]).is_err());
-    }
-
-    #[test]
-    fn one_line_removes_newlines_and_the_secret() {
-        assert_eq!(one_line("a\nb s3cret c", "s3cret"), "a b [redacted] c");
     }
 
     #[test]

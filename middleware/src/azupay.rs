@@ -33,26 +33,56 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Deserialize, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct AzupayConnectionDetails {
-    /// The OAuth 2.0 client id (not the Azupay `clientId`).
+    /// The OAuth 2.0 client id (not the Azupay `clientId`; empty when the answer had none).
+    #[serde(default)]
     pub oauth2_client_id: String,
     /// The client secret: only in the answer of the enable call.
     #[serde(default, skip_serializing)]
     pub oauth2_client_secret: Option<SecretString>,
-    /// The token endpoint.
+    /// The token endpoint (empty when the answer had none).
+    #[serde(default)]
     pub oauth2_token_url: String,
     /// The grant type to use (`client_credentials`).
     #[serde(default = "client_credentials")]
     pub oauth2_grant_type: String,
-    /// The lifetime of issued tokens in seconds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// The lifetime of issued tokens in seconds (a number, or a numeric string; anything else
+    /// reads as unknown: the enable answer carries the one-time secret, so a field the crate
+    /// can do without never makes it unreadable).
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "lenient_seconds"
+    )]
     pub oauth2_ttl_in_secs: Option<u64>,
-    /// The scopes the client may request.
-    #[serde(default)]
+    /// The scopes the client may request (`null` or absent: none known).
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub oauth2_allowed_scopes: Vec<String>,
 }
 
 fn client_credentials() -> String {
     "client_credentials".to_owned()
+}
+
+/// `oauth2TtlInSecs`: a whole number of seconds as a JSON number or numeric string; anything
+/// else (negative, fractional, `null`, text) is unknown rather than an error.
+fn lenient_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Number(n) => n.as_u64(),
+        serde_json::Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    })
+}
+
+/// `oauth2AllowedScopes`: a list of strings; `null` is an empty list, and entries that are not
+/// strings are skipped.
+fn null_as_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    Ok(match serde_json::Value::deserialize(d)? {
+        serde_json::Value::Array(items) => items
+            .into_iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect(),
+        _ => Vec::new(),
+    })
 }
 
 impl AzupayConnectionDetails {
@@ -136,6 +166,35 @@ mod tests {
         let json = serde_json::to_string(&d).unwrap();
         assert!(!json.contains("abcdef1234567890"), "{json}");
         assert!(!json.contains("oauth2ClientSecret"), "{json}");
+    }
+
+    #[test]
+    fn fields_the_crate_can_do_without_never_make_the_enable_answer_unreadable() {
+        // the enable answer holds a secret Azupay returns once: a null list or a string TTL
+        // must not lose it
+        for (ttl, scopes, want_ttl, want_scopes) in [
+            (r#""3600""#, "null", Some(3600), 0),
+            ("null", r#"["a", 5, "b"]"#, None, 2),
+            ("-1", "{}", None, 0),
+            ("3600.5", r#""a b""#, None, 0),
+            ("1e3", "[]", None, 0),
+        ] {
+            let body = format!(
+                r#"{{"oauth2ClientId":"id","oauth2ClientSecret":"s3cr3t-value","oauth2TokenUrl":"https://t","oauth2TtlInSecs":{ttl},"oauth2AllowedScopes":{scopes}}}"#
+            );
+            let mut d: AzupayConnectionDetails = serde_json::from_str(&body).unwrap();
+            assert_eq!(d.oauth2_ttl_in_secs, want_ttl, "{body}");
+            assert_eq!(d.oauth2_allowed_scopes.len(), want_scopes, "{body}");
+            assert_eq!(
+                d.take_client_secret().unwrap().expose_secret(),
+                "s3cr3t-value"
+            );
+        }
+        let absent: AzupayConnectionDetails =
+            serde_json::from_str(r#"{"oauth2ClientSecret":"s3cr3t-value"}"#).unwrap();
+        assert!(absent.oauth2_allowed_scopes.is_empty() && absent.oauth2_ttl_in_secs.is_none());
+        assert!(absent.oauth2_client_id.is_empty() && absent.oauth2_token_url.is_empty());
+        assert!(absent.client_secret().is_some());
     }
 
     #[test]

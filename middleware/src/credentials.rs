@@ -325,6 +325,12 @@ impl ClientCredentials {
     pub(crate) fn secret(&self) -> &str {
         self.inner.client_secret.expose_secret()
     }
+
+    /// `text` (an error, a provider's message) on one line with this client's secret cut out,
+    /// raw or encoded: see [`redact::scrub`](crate::redact::scrub).
+    pub fn scrub(&self, text: &str) -> String {
+        crate::redact::scrub(text, &[self.secret()])
+    }
 }
 
 impl fmt::Debug for ClientCredentials {

@@ -127,6 +127,15 @@ pub enum Error {
     /// An internal failure, e.g. a background token request that ended without a result.
     #[error("internal error: {0}")]
     Internal(String),
+
+    /// A caller waited for the token request in flight longer than the cache's
+    /// [`wait_timeout`](crate::cache::CacheConfig::wait_timeout); the request goes on for the
+    /// others.
+    #[error("no token within {} ms: the token request in flight is still running", waited.as_millis())]
+    WaitTimedOut {
+        /// How long the caller waited.
+        waited: Duration,
+    },
 }
 
 impl Error {
@@ -179,7 +188,10 @@ impl Error {
             Error::Proxy { status, .. } => {
                 *status != Some(StatusCode::PROXY_AUTHENTICATION_REQUIRED)
             }
-            Error::Transport { .. } | Error::Mounted { .. } | Error::Internal(_) => true,
+            Error::Transport { .. }
+            | Error::Mounted { .. }
+            | Error::Internal(_)
+            | Error::WaitTimedOut { .. } => true,
             Error::InvalidResponse(_) | Error::Config { .. } | Error::InvalidToken(_) => false,
         }
     }
@@ -204,6 +216,7 @@ impl Error {
             Error::InvalidToken(_) => "invalid_token",
             Error::Mounted { .. } => "mounted",
             Error::Internal(_) => "internal",
+            Error::WaitTimedOut { .. } => "wait_timed_out",
         }
     }
 

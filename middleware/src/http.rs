@@ -194,6 +194,23 @@ impl HttpClient {
         self.timeout
     }
 
+    /// The same client (connection pool, roots, proxies, size limit) with another timeout for
+    /// one request: for a call that may legitimately take longer than a token request.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let http = clientcreds::HttpClient::new();
+    /// let patient = http.with_timeout(Duration::from_secs(120));
+    /// assert_eq!(patient.timeout(), Duration::from_secs(120));
+    /// assert_ne!(http.timeout(), patient.timeout());
+    /// ```
+    pub fn with_timeout(&self, timeout: Duration) -> HttpClient {
+        HttpClient {
+            timeout,
+            ..self.clone()
+        }
+    }
+
     /// Sends one request and reads the whole response body, within the timeout and size limit.
     ///
     /// Any status is a successful result here; only transport failures are errors

@@ -248,6 +248,8 @@ pub mod credentials;
 pub mod error;
 pub mod http;
 pub mod provider;
+pub mod redact;
+pub mod refresh;
 mod request;
 #[cfg(feature = "reqwest")]
 #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
@@ -257,6 +259,8 @@ pub mod source;
 pub mod telemetry;
 pub mod token;
 pub mod token_secret;
+#[doc(hidden)]
+pub mod untrusted;
 
 #[cfg(feature = "private-key-jwt")]
 #[cfg_attr(docsrs, doc(cfg(feature = "private-key-jwt")))]
@@ -270,6 +274,7 @@ pub use credentials::{
 pub use error::{Error, MAX_RETRY_AFTER, OAuthErrorCode};
 pub use http::{ClientIdentity, HttpClient, HttpClientBuilder, Proxy};
 pub use provider::{Env, Preset, Provider, TokenEndpoint};
+pub use refresh::{RefreshAt, RefreshPolicy};
 pub use request::{TOKEN_REQUEST_DURATION, TOKEN_REQUESTS, basic_authorization};
 #[cfg(feature = "mounted")]
 #[cfg_attr(docsrs, doc(cfg(feature = "mounted")))]

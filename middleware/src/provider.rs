@@ -59,6 +59,10 @@ pub const AUTOPAY_AUDIENCE: &str = "https://api.autopay.io";
 pub const PAYU_TEST_TOKEN_URL: &str = "https://uat-accounts.payu.in/oauth/token";
 /// PayU's production token endpoint.
 pub const PAYU_PRODUCTION_TOKEN_URL: &str = "https://accounts.payu.in/oauth/token";
+/// Azupay's UAT API host (the enable and details endpoints), as its document shows.
+pub const AZUPAY_UAT_API_HOST: &str = "api-uat.azupay.com.au";
+/// The host of the `oauth2TokenUrl` Azupay's UAT details announce, as its document shows.
+pub const AZUPAY_UAT_TOKEN_HOST: &str = "auth-uat.azupay.com.au";
 /// The most scopes PayU accepts in one token request.
 pub const PAYU_MAX_SCOPES: usize = 3;
 
@@ -151,6 +155,10 @@ pub struct Preset {
     pub max_scopes: Option<usize>,
     /// Whether a token request must carry a scope.
     pub requires_scope: bool,
+    /// Hosts the provider's documents name besides those of its token URLs (Azupay: its API
+    /// host and the host of the `oauth2TokenUrl` its details announce). See
+    /// [`Preset::public_hosts`].
+    pub documented_hosts: &'static [&'static str],
 }
 
 impl Preset {
@@ -171,6 +179,42 @@ impl Preset {
     pub const fn has_environments(&self) -> bool {
         matches!(self.token_endpoint, TokenEndpoint::PerEnvironment { .. })
     }
+
+    /// The public hosts the provider's documents name: the hosts of its token URLs in every
+    /// [`Env`], then its [`documented_hosts`](Preset::documented_hosts), without repeats. The
+    /// operator's default egress allow-list is made of these. Providers whose token host is the
+    /// partner's own ([`TokenEndpoint::OnHost`]) have none.
+    ///
+    /// ```
+    /// use clientcreds::Provider;
+    ///
+    /// assert_eq!(
+    ///     Provider::PayU.preset().public_hosts(),
+    ///     ["uat-accounts.payu.in", "accounts.payu.in"]
+    /// );
+    /// assert!(Provider::Pyng.preset().public_hosts().is_empty());
+    /// ```
+    pub fn public_hosts(&self) -> Vec<&'static str> {
+        let mut hosts: Vec<&'static str> = Vec::new();
+        let token_hosts = Env::ALL
+            .into_iter()
+            .filter_map(|env| self.token_url(env))
+            .filter_map(url_host);
+        for host in token_hosts.chain(self.documented_hosts.iter().copied()) {
+            if !hosts.contains(&host) {
+                hosts.push(host);
+            }
+        }
+        hosts
+    }
+}
+
+/// The host of an `https://host[:port]/path` URL written in this file.
+fn url_host(url: &'static str) -> Option<&'static str> {
+    let rest = url.split_once("://")?.1;
+    let authority = rest.split(['/', '?', '#']).next()?;
+    let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
+    (!host.is_empty()).then_some(host)
 }
 
 const PRESETS: [Preset; 5] = [
@@ -182,6 +226,7 @@ const PRESETS: [Preset; 5] = [
         audience: None,
         max_scopes: None,
         requires_scope: false,
+        documented_hosts: &[AZUPAY_UAT_API_HOST, AZUPAY_UAT_TOKEN_HOST],
     },
     Preset {
         provider: Provider::Autopay,
@@ -191,6 +236,7 @@ const PRESETS: [Preset; 5] = [
         audience: Some(AUTOPAY_AUDIENCE),
         max_scopes: None,
         requires_scope: false,
+        documented_hosts: &[],
     },
     Preset {
         provider: Provider::PayU,
@@ -203,6 +249,7 @@ const PRESETS: [Preset; 5] = [
         audience: None,
         max_scopes: Some(PAYU_MAX_SCOPES),
         requires_scope: false,
+        documented_hosts: &[],
     },
     Preset {
         provider: Provider::Pyng,
@@ -214,6 +261,7 @@ const PRESETS: [Preset; 5] = [
         audience: None,
         max_scopes: None,
         requires_scope: true,
+        documented_hosts: &[],
     },
     Preset {
         provider: Provider::Afterpay,
@@ -225,6 +273,7 @@ const PRESETS: [Preset; 5] = [
         audience: None,
         max_scopes: None,
         requires_scope: false,
+        documented_hosts: &[],
     },
 ];
 
@@ -464,6 +513,21 @@ mod tests {
             Err(Error::Config { field, .. }) => field,
             other => panic!("expected a config error, got {other:?}"),
         }
+    }
+
+    #[test]
+    fn public_hosts_come_from_the_documents() {
+        assert_eq!(
+            Provider::Azupay.preset().public_hosts(),
+            ["api-uat.azupay.com.au", "auth-uat.azupay.com.au"]
+        );
+        assert_eq!(
+            Provider::Autopay.preset().public_hosts(),
+            ["api-auth.autopay.io"]
+        );
+        assert!(Provider::Afterpay.preset().public_hosts().is_empty());
+        assert_eq!(url_host("https://h.example:8443/x"), Some("h.example"));
+        assert_eq!(url_host("nothing"), None);
     }
 
     #[test]

@@ -212,6 +212,24 @@ impl ClientCredentials {
     }
 }
 
+#[cfg(feature = "metrics")]
+/// Describes [`TOKEN_REQUESTS`] and [`TOKEN_REQUEST_DURATION`] to the recorder installed at the
+/// first token request (once per process).
+fn describe_request_metrics() {
+    static DESCRIBED: std::sync::Once = std::sync::Once::new();
+    DESCRIBED.call_once(|| {
+        metrics::describe_counter!(
+            TOKEN_REQUESTS,
+            "Token requests made, by result (success, an OAuth error code, or an error category)."
+        );
+        metrics::describe_histogram!(
+            TOKEN_REQUEST_DURATION,
+            metrics::Unit::Seconds,
+            "Duration of token requests, by result."
+        );
+    });
+}
+
 /// One token request: encode, send, parse — inside a tracing span, counted in metrics.
 async fn request_token(credentials: &ClientCredentials, http: &HttpClient) -> Result<Token, Error> {
     let url = credentials.token_url();
@@ -240,6 +258,7 @@ async fn request_token(credentials: &ClientCredentials, http: &HttpClient) -> Re
                 Ok(_) => "success",
                 Err(err) => err.kind(),
             };
+            describe_request_metrics();
             metrics::counter!(TOKEN_REQUESTS, "result" => result_label).increment(1);
             metrics::histogram!(TOKEN_REQUEST_DURATION, "result" => result_label)
                 .record(elapsed.as_secs_f64());
@@ -289,8 +308,28 @@ async fn exchange(
         credentials.scope_string().as_deref(),
         credentials.default_lifetime(),
         SystemTime::now(),
-    );
+    )
+    .map_err(|error| without_secret(error, credentials.secret()));
     (Some(status), result)
+}
+
+/// `error` with the client secret cut out of the server's `error_description`, in case the
+/// server echoed it (see [`crate::redact`]).
+fn without_secret(error: Error, secret: &str) -> Error {
+    match error {
+        Error::TokenEndpoint {
+            status,
+            code,
+            description: Some(description),
+            retry_after,
+        } => Error::TokenEndpoint {
+            status,
+            code,
+            description: Some(crate::redact::scrub(&description, &[secret])),
+            retry_after,
+        },
+        other => other,
+    }
 }
 
 #[cfg(test)]
@@ -533,5 +572,18 @@ mod tests {
             ),
             "{err:?}"
         );
+    }
+
+    #[test]
+    fn an_echoed_client_secret_is_cut_out_of_the_error_description() {
+        let error = Error::TokenEndpoint {
+            status: http::StatusCode::UNAUTHORIZED,
+            code: Some(crate::OAuthErrorCode::InvalidClient),
+            description: Some("client_secret 'p4ss w0rd' (p4ss+w0rd) is wrong".into()),
+            retry_after: None,
+        };
+        let shown = without_secret(error, "p4ss w0rd").to_string();
+        assert!(!shown.contains("p4ss"), "{shown}");
+        assert!(shown.contains("client_secret '[redacted]' ([redacted]) is wrong"));
     }
 }

@@ -104,7 +104,9 @@ impl BearerMiddleware {
     fn allows(&self, request: &reqwest::Request) -> bool {
         match (&self.hosts, request.url().host_str()) {
             (None, _) => true,
-            (Some(hosts), Some(host)) => hosts.allows_authority(host, request.url().port()),
+            (Some(hosts), Some(host)) => {
+                hosts.allows_url(Some(request.url().scheme()), host, request.url().port())
+            }
             (Some(_), None) => false,
         }
     }

@@ -7,6 +7,9 @@
 //!    when to refresh);
 //! 3. the configured [`default_lifetime`](crate::ClientCredentialsBuilder::default_lifetime);
 //! 4. otherwise the response is an error — a token is never assumed to live forever.
+//!
+//! Whichever applies, a lifetime longer than [`MAX_LIFETIME`](crate::refresh::MAX_LIFETIME)
+//! (one year) counts as one year: `expires_in: 1e12` is neither an error nor "now".
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -15,6 +18,7 @@ use http::{HeaderMap, StatusCode, header};
 use serde_json::{Map, Value};
 
 use crate::error::MAX_RETRY_AFTER;
+use crate::refresh::RefreshPolicy;
 use crate::{Error, OAuthErrorCode, Token};
 
 /// The longest description kept from an error body.
@@ -82,7 +86,8 @@ pub(crate) fn parse(
         // RFC 6749 requires token_type; a server that leaves it out issues bearer tokens.
         None => "Bearer",
     };
-    let lifetime = lifetime(&object, &access_token, default_lifetime, now)?;
+    let lifetime =
+        RefreshPolicy::clamp_lifetime(lifetime(&object, &access_token, default_lifetime, now)?);
     let scope = match object.get("scope") {
         Some(Value::String(s)) => Some(s.clone()),
         Some(Value::Array(items)) => Some(
@@ -154,8 +159,10 @@ fn lifetime(
     })
 }
 
+/// `secs` as a lifetime, at most [`MAX_LIFETIME`](crate::refresh::MAX_LIFETIME).
 fn duration(secs: f64) -> Result<Duration, Error> {
-    Duration::try_from_secs_f64(secs).map_err(|_| {
+    let max = crate::refresh::MAX_LIFETIME.as_secs_f64();
+    Duration::try_from_secs_f64(secs.min(max)).map_err(|_| {
         Error::InvalidResponse(format!("the token lifetime {secs} s cannot be represented"))
     })
 }
@@ -171,7 +178,7 @@ fn seconds(value: &Value) -> Option<f64> {
 }
 
 /// The `exp` claim of a JWT, read without verifying the signature.
-fn jwt_exp(token: &str) -> Option<f64> {
+pub(crate) fn jwt_exp(token: &str) -> Option<f64> {
     let mut parts = token.split('.');
     let (_header, payload, _signature) = (parts.next()?, parts.next()?, parts.next()?);
     if parts.next().is_some() {
@@ -451,6 +458,24 @@ mod tests {
     }
 
     #[test]
+    fn absurd_lifetimes_are_clamped_to_a_year() {
+        for huge in ["1e12", "1e300", r#""1e12""#, "31536001"] {
+            let t = ok(
+                &format!(r#"{{"access_token":"a","token_type":"Bearer","expires_in":{huge}}}"#),
+                at(1_700_000_000),
+            )
+            .unwrap();
+            assert_eq!(t.lifetime(), crate::refresh::MAX_LIFETIME, "{huge}");
+        }
+        let t = ok(
+            r#"{"access_token":"a","token_type":"Bearer","expires_in":1}"#,
+            at(1_700_000_000),
+        )
+        .unwrap();
+        assert_eq!(t.lifetime(), Duration::from_secs(1), "never lengthened");
+    }
+
+    #[test]
     fn other_token_types_are_rejected_clearly() {
         let e = ok(
             r#"{"access_token":"a","token_type":"mac","expires_in":60}"#,
@@ -677,27 +702,21 @@ mod tests {
     }
 
     #[test]
-    fn huge_lifetimes_are_errors_not_panics() {
+    fn huge_lifetimes_are_a_year_not_panics() {
         for expires_in in ["1e19", "1e300", "18446744073709551615", r#""1e19""#] {
             let body = format!(
                 r#"{{"access_token":"a","token_type":"Bearer","expires_in":{expires_in}}}"#
             );
-            let e = ok(&body, SystemTime::now()).unwrap_err();
-            assert!(
-                matches!(e, Error::InvalidResponse(_) | Error::InvalidToken(_)),
-                "{expires_in}: {e}"
-            );
+            let t = ok(&body, SystemTime::now()).unwrap();
+            assert_eq!(t.lifetime(), crate::refresh::MAX_LIFETIME, "{expires_in}");
         }
         let token = jwt(r#"{"exp":1e300}"#);
-        let e = ok(
+        let t = ok(
             &format!(r#"{{"access_token":"{token}","token_type":"Bearer"}}"#),
             SystemTime::now(),
         )
-        .unwrap_err();
-        assert!(
-            matches!(e, Error::InvalidResponse(_) | Error::InvalidToken(_)),
-            "{e}"
-        );
+        .unwrap();
+        assert_eq!(t.lifetime(), crate::refresh::MAX_LIFETIME);
         // created_at far in the past or the future does not panic either.
         for created_at in ["-1e300", "1e300"] {
             let body = format!(

@@ -570,10 +570,13 @@ async fn a_huge_configured_backoff_does_not_overflow_the_clock() {
     );
     assert_eq!(calls.load(Ordering::SeqCst), 2);
 
-    // A failed refresh of a valid token with a retry backoff of Duration::MAX: the token is
-    // served until it expires, then the last error; no second attempt.
+    // A failed refresh of a valid token with a retry backoff (and an expired-token backoff,
+    // which also bounds how far the remaining lifetime shortens it) of Duration::MAX: the
+    // token is served until it expires, then the last error; no second attempt.
     let (cache, calls) = counting(
-        CacheConfig::default().backoff(Duration::MAX, Duration::MAX),
+        CacheConfig::default()
+            .backoff(Duration::MAX, Duration::MAX)
+            .expired_backoff(Duration::MAX),
         Arc::new(|n| {
             async move {
                 if n == 1 {
@@ -690,4 +693,117 @@ fn a_refresh_dropped_with_its_runtime_does_not_stop_later_refreshes() {
         assert_eq!(calls.load(Ordering::SeqCst), 3);
         assert_eq!(value(&cache.cached().unwrap()), "Bearer secret-token-3");
     });
+}
+
+/// The shared refresh policy in the cache: no bursts as the token nears expiry, then, once it
+/// has expired and callers are failing, an attempt at least every 5 s, so a provider that is
+/// back is used within seconds; never more than one attempt per second.
+#[tokio::test(start_paused = true)]
+async fn an_outage_past_expiry_is_retried_at_a_short_capped_interval() {
+    let up = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let provider = Arc::clone(&up);
+    let (cache, calls) = counting(
+        CacheConfig::default().jitter_seed(3),
+        Arc::new(move |n| {
+            let up = provider.load(Ordering::SeqCst);
+            async move {
+                if up {
+                    token(n, 120)
+                } else {
+                    Err(server_error())
+                }
+            }
+            .boxed()
+        }),
+    );
+    cache.token().await.unwrap();
+    up.store(false, Ordering::SeqCst);
+    // Refresh point 60 s (60 s before expiry); the outage lasts until 240 s.
+    let mut attempts = Vec::new();
+    let start = tokio::time::Instant::now();
+    let mut seen = 1;
+    for _ in 0..240 {
+        advance(Duration::from_secs(1)).await;
+        let _ = cache.token().await;
+        let now = calls.load(Ordering::SeqCst);
+        if now != seen {
+            attempts.push((tokio::time::Instant::now() - start).as_secs());
+            seen = now;
+        }
+    }
+    let near_expiry = attempts.iter().filter(|t| (110..=120).contains(*t)).count();
+    assert!(near_expiry <= 2, "a burst near expiry: {attempts:?}");
+    let gaps: Vec<u64> = attempts.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!(gaps.iter().all(|g| *g >= 1), "{attempts:?}");
+    let after_expiry: Vec<u64> = attempts
+        .windows(2)
+        .filter(|w| w[0] >= 125)
+        .map(|w| w[1] - w[0])
+        .collect();
+    assert!(!after_expiry.is_empty(), "{attempts:?}");
+    assert!(
+        after_expiry.iter().all(|g| *g <= 5),
+        "attempts after expiry at most 5 s apart: {attempts:?}"
+    );
+    // Back: the next caller within 5 s gets a token.
+    up.store(true, Ordering::SeqCst);
+    let back = tokio::time::Instant::now();
+    let got = loop {
+        if let Ok(token) = cache.token().await {
+            break token;
+        }
+        advance(Duration::from_secs(1)).await;
+    };
+    assert!(
+        back.elapsed() <= Duration::from_secs(5),
+        "{:?}",
+        back.elapsed()
+    );
+    assert!(got.is_valid_at(tokio::time::Instant::now()));
+}
+
+/// A caller waiting for the fetch in flight gives up at the configured deadline with a typed
+/// error; the fetch goes on and its token serves the next caller (one token request).
+#[tokio::test(start_paused = true)]
+async fn waiters_give_up_at_the_wait_timeout_and_the_fetch_goes_on() {
+    let gate = Arc::new(Semaphore::new(0));
+    let fetch_gate = Arc::clone(&gate);
+    let (cache, calls) = counting(
+        CacheConfig::default().wait_timeout(Duration::from_secs(2)),
+        Arc::new(move |n| {
+            let gate = Arc::clone(&fetch_gate);
+            async move {
+                let _permit = gate.acquire().await.unwrap();
+                token(n, 3600)
+            }
+            .boxed()
+        }),
+    );
+    let waiter = tokio::spawn(cache.token());
+    settle().await;
+    advance(Duration::from_millis(1999)).await;
+    assert!(!waiter.is_finished(), "gave up before the deadline");
+    advance(Duration::from_millis(1)).await;
+    let err = waiter.await.unwrap().unwrap_err();
+    assert!(
+        matches!(err, Error::WaitTimedOut { waited } if waited == Duration::from_secs(2)),
+        "{err}"
+    );
+    assert_eq!(err.kind(), "wait_timed_out");
+    gate.add_permits(1);
+    settle().await;
+    let got = cache.token().await.unwrap();
+    assert_eq!(value(&got), "Bearer secret-token-1");
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "the fetch was not cancelled"
+    );
+    assert!(
+        TokenCache::with_config(
+            || async { token(1, 1) },
+            CacheConfig::default().wait_timeout(Duration::ZERO)
+        )
+        .is_err()
+    );
 }

@@ -254,7 +254,7 @@ async fn the_token_only_goes_to_allowed_hosts() {
     let (cache, calls) = counting_cache();
     let (inner, seen) = recording(never);
     let layer = BearerLayer::new(cache)
-        .allow_hosts(["api.test", "localhost:8443"])
+        .allow_hosts(["http://api.test", "localhost:8443", "secure.test"])
         .unwrap();
     let svc = ServiceBuilder::new().layer(layer).service(inner);
     svc.clone()
@@ -263,6 +263,11 @@ async fn the_token_only_goes_to_allowed_hosts() {
         .unwrap();
     svc.clone()
         .oneshot(get("https://localhost:9999/x"))
+        .await
+        .unwrap();
+    // https only, unless the entry says http:// (or the host is loopback)
+    svc.clone()
+        .oneshot(get("http://secure.test/x"))
         .await
         .unwrap();
     assert_eq!(
@@ -283,7 +288,7 @@ async fn the_token_only_goes_to_allowed_hosts() {
     let token = Some("Bearer secret-token-1".to_owned());
     assert_eq!(
         *seen.lock().unwrap(),
-        vec![None, None, token.clone(), token.clone(), token]
+        vec![None, None, None, token.clone(), token.clone(), token]
     );
 }
 

@@ -13,6 +13,7 @@ use kube::{Client, Resource, ResourceExt};
 use tracing::warn;
 
 use crate::crd::OAuthClient;
+use crate::egress::EgressPolicy;
 use crate::telemetry::Metrics;
 use crate::{Error, EventAction, Reason};
 
@@ -28,7 +29,7 @@ impl ObjectKey {
     }
 }
 
-/// A failed token request remembered until the next attempt.
+/// A failed token request (or token Secret write) remembered until the next attempt.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Backoff {
     /// Consecutive failures.
@@ -39,6 +40,38 @@ pub struct Backoff {
     pub reason: Reason,
     /// What failed (no secrets).
     pub message: String,
+    /// The refresh request (`clientcreds.dev/refresh`) the failed attempt answered, if it was
+    /// forced by one: that request waits for this backoff too.
+    pub request: Option<String>,
+}
+
+/// A token that was issued but whose Secret could not be written yet: written on the next
+/// attempt instead of requesting another token.
+#[derive(Clone, PartialEq)]
+pub struct PendingToken {
+    /// The whole token Secret, as it is to be applied.
+    pub secret: Secret,
+    /// The token's expiry.
+    pub expires_at: Timestamp,
+    /// When it is to be refreshed.
+    pub refresh_at: Timestamp,
+    /// The configuration digest it was requested with.
+    pub config_hash: String,
+    /// The refresh request it answers, if any.
+    pub request: Option<String>,
+    /// Whether its Secret did not exist when it was requested (a `TokenIssued` event is due).
+    pub first: bool,
+}
+
+impl std::fmt::Debug for PendingToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PendingToken")
+            .field("secret", &self.secret.metadata.name)
+            .field("expires_at", &self.expires_at)
+            .field("refresh_at", &self.refresh_at)
+            .field("request", &self.request)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What the operator remembers about one OAuthClient between reconciles.
@@ -48,8 +81,10 @@ pub struct ObjectState {
     pub enable_called: bool,
     /// The resourceVersion of the API key Secret whose connection details are known.
     pub api_key_version: Option<String>,
-    /// Per token Secret name: the backoff after failed token requests.
+    /// Per token Secret name: the backoff after failed token requests or writes.
     pub backoff: HashMap<String, Backoff>,
+    /// Per token Secret name: a token issued but not written yet.
+    pub pending: HashMap<String, PendingToken>,
 }
 
 /// Shared state of the reconciler.
@@ -59,6 +94,8 @@ pub struct Context {
     recorder: Recorder,
     /// The HTTP client for token requests and Azupay calls.
     pub http: HttpClient,
+    /// Where the operator may send secrets: checked before every Azupay call and token request.
+    pub egress: EgressPolicy,
     /// The operator's metrics.
     pub metrics: Arc<Metrics>,
     state: Mutex<HashMap<ObjectKey, ObjectState>>,
@@ -71,17 +108,20 @@ impl std::fmt::Debug for Context {
 }
 
 impl Context {
-    /// A context for `client`, publishing events as `reporter`.
+    /// A context for `client`, publishing events as `reporter`, sending secrets only where
+    /// `egress` allows.
     pub fn new(
         client: Client,
         reporter: Reporter,
         http: HttpClient,
+        egress: EgressPolicy,
         metrics: Arc<Metrics>,
     ) -> Self {
         Self {
             recorder: Recorder::new(client.clone(), reporter),
             client,
             http,
+            egress,
             metrics,
             state: Mutex::new(HashMap::new()),
         }
@@ -211,6 +251,7 @@ mod tests {
                 instance: None,
             },
             HttpClient::new(),
+            EgressPolicy::default(),
             Arc::new(Metrics::default()),
         );
         let (a, b) = (oac("a", "uid-a"), oac("b", "uid-b"));

@@ -104,6 +104,7 @@ pub struct OAuthClientSpec {
     /// azupay.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(length(min = 1, max = 2048))]
+    #[x_kube(validation = Rule::new(HTTPS_URL_RULE).message("spec.tokenUrl must be an https:// URL (plain http:// only to localhost or 127.x.x.x, for local tests, and only when the operator allows it)"))]
     pub token_url: Option<String>,
 
     /// The `audience` sent with the token request. For autopay it defaults to
@@ -201,7 +202,7 @@ pub struct AzupaySpec {
     /// The Azupay API base URL including the version, e.g. `https://api-uat.azupay.com.au/v1`.
     /// The operator calls `{endpoint}/client/{clientId}/oauth2`.
     #[schemars(length(min = 1, max = 2048))]
-    #[x_kube(validation = Rule::new("self.startsWith('https://') || self.startsWith('http://')").message("spec.azupay.endpoint must be an http(s) URL"))]
+    #[x_kube(validation = Rule::new(HTTPS_URL_RULE).message("spec.azupay.endpoint must be an https:// URL (plain http:// only to localhost or 127.x.x.x, for local tests, and only when the operator allows it)"))]
     pub endpoint: String,
 
     /// Your Azupay client id (not the OAuth 2.0 client id). Immutable: OAuth 2.0 is enabled
@@ -324,7 +325,7 @@ pub struct RefreshSpec {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct OAuthClientStatus {
-    /// `Ready`, `CredentialsStored` and `TokensIssued` conditions.
+    /// `Ready`, `CredentialsStored`, `TokensIssued` and `TokensRefreshed` conditions.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
     /// The generation of the spec this status describes.
@@ -373,6 +374,11 @@ pub struct TokenStatus {
     pub last_error: Option<String>,
 }
 
+/// The CEL rule of the URLs the operator sends secrets to: https, or plain http to
+/// `localhost` / `127.x.x.x` only (a sandbox in local tests). The operator's egress policy
+/// (`crate::egress`) then decides: plain http only with its loopback opt-in, and only to hosts on
+/// its allow-list.
+const HTTPS_URL_RULE: &str = "self.startsWith('https://') || self.matches('^http://(localhost|127[.][0-9]{1,3}[.][0-9]{1,3}[.][0-9]{1,3})(:[0-9]{1,5})?(/.*)?$')";
 const SECRET_NAME_RULE: &str =
     "self.matches('^[a-z0-9]([-a-z0-9]*[a-z0-9])?([.][a-z0-9]([-a-z0-9]*[a-z0-9])?)*$')";
 const SECRET_NAME_MESSAGE: &str = "must be a valid Secret name: lowercase letters, digits, '-' and '.', starting and ending with a letter or digit";

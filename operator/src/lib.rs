@@ -8,10 +8,12 @@
 //! - [`reconcile`]: dereference (reads) → validate (pure) → plan (pure) → apply (writes) →
 //!   status (pure build + one apply);
 //! - [`azupay`]: the enable/details client and the enable-once flow as a state machine;
-//! - [`secrets`]: what the Secrets the operator writes look like;
+//! - [`secrets`]: what the Secrets the operator writes look like, and which are its own;
+//! - [`egress`]: the hosts the operator may send secrets to;
 //! - [`refresh`]: refresh and retry times, pure functions of a clock;
 //! - [`controller`]: what triggers a reconcile, one controller per watched namespace;
 //! - [`telemetry`], [`server`]: metrics and the `/metrics`, `/healthz`, `/readyz` endpoints;
+//!   [`metrics_bridge`] puts the middleware's own metrics (token requests) there too;
 //! - [`rbac`]: the permissions it needs, the one source of `deploy/rbac.yaml` and the chart's RBAC;
 //! - [`run`]: runs it all, with optional leader election on a `Lease` (kube-lease-manager).
 #![forbid(unsafe_code)]
@@ -23,6 +25,8 @@ pub mod context;
 pub mod controller;
 pub mod crd;
 pub mod credentials;
+pub mod egress;
+pub mod metrics_bridge;
 pub mod rbac;
 pub mod reconcile;
 pub mod refresh;
@@ -147,6 +151,13 @@ pascal_enum! {
         Unknown,
         /// No token requested yet.
         WaitingForCredentials,
+        /// A token was issued but its Secret could not be written (kept; written on retry).
+        TokenWriteFailed,
+        /// Every token Secret's last refresh succeeded.
+        Refreshed,
+        /// A URL the operator would send a secret to is refused by its egress policy (nothing
+        /// was sent).
+        EgressDenied,
     }
 }
 
@@ -159,6 +170,9 @@ pascal_enum! {
         CredentialsStored,
         /// Every token Secret holds a valid token.
         TokensIssued,
+        /// The last refresh of every token Secret succeeded (`False` while one fails, even
+        /// when its previous token still serves).
+        TokensRefreshed,
     }
 }
 

@@ -2,6 +2,7 @@
 use std::net::SocketAddr;
 
 use clap::{Args, Parser, Subcommand};
+use clientcreds_operator::egress::EgressPolicy;
 use clientcreds_operator::run::{Config, LeaderElection, run};
 
 /// Kubernetes operator for OAuth 2.0 client-credentials tokens.
@@ -35,6 +36,10 @@ struct RbacArgs {
     /// The operator's ServiceAccount and role names.
     #[arg(long, default_value = "clientcreds-operator")]
     name: String,
+    /// The namespaced variant: Roles only in these namespaces (comma-separated) instead of the
+    /// ClusterRole; run the operator with the same `--watch-namespaces`.
+    #[arg(long, value_delimiter = ',', value_name = "NAMESPACE,...")]
+    watch_namespaces: Vec<String>,
 }
 
 #[derive(Args, Debug)]
@@ -70,6 +75,22 @@ struct RunArgs {
     /// Log as JSON lines.
     #[arg(long, env = "LOG_JSON")]
     log_json: bool,
+    /// The hosts the operator may send secrets to (Azupay enable/details calls, token requests,
+    /// the token URL Azupay's details announce), comma-separated, `host` or `host:port`.
+    /// `@presets` stands for the providers' documented public hosts. Any other host is refused
+    /// with the reason EgressDenied and nothing is sent.
+    #[arg(
+        long,
+        env = "EGRESS_ALLOW_HOSTS",
+        value_delimiter = ',',
+        value_name = "HOST[:PORT],...",
+        default_value = clientcreds_operator::egress::PRESET_HOSTS
+    )]
+    egress_allow_hosts: Vec<String>,
+    /// Also allow plain http:// to loopback hosts (127.0.0.0/8, ::1, localhost) on the allow-list:
+    /// for local tests against a sandbox only. Otherwise only https:// is used.
+    #[arg(long, env = "EGRESS_ALLOW_HTTP_LOOPBACK")]
+    egress_allow_http_loopback: bool,
 }
 
 #[tokio::main]
@@ -80,10 +101,16 @@ async fn main() -> anyhow::Result<()> {
         Command::Rbac(args) if args.rules => print!("{}", clientcreds_operator::rbac::rules_yaml()),
         Command::Rbac(args) => print!(
             "{}",
-            clientcreds_operator::rbac::manifests_yaml(&args.namespace, &args.name)
+            clientcreds_operator::rbac::manifests_yaml_in(
+                &args.namespace,
+                &args.name,
+                &args.watch_namespaces
+            )
         ),
         Command::Run(args) => {
             clientcreds_operator::telemetry::init_tracing(args.log_json);
+            let egress =
+                EgressPolicy::new(&args.egress_allow_hosts, args.egress_allow_http_loopback)?;
             let client = kube::Client::try_default().await?;
             let identity = args
                 .identity
@@ -106,6 +133,7 @@ async fn main() -> anyhow::Result<()> {
                 metrics_addr: Some(args.metrics_addr),
                 max_concurrent_reconciles: args.max_concurrent_reconciles,
                 instance: Some(identity),
+                egress,
                 ..Config::default()
             };
             let shutdown = async {

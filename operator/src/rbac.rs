@@ -114,6 +114,13 @@ pub fn rules_yaml() -> String {
 /// ServiceAccount, a ClusterRole + binding with [`OPERATOR_RULES`] and a Role + binding with
 /// [`LEADER_ELECTION_RULES`] in `namespace`.
 pub fn manifests_yaml(namespace: &str, name: &str) -> String {
+    manifests_yaml_in(namespace, name, &[])
+}
+
+/// [`manifests_yaml`], or with `watch_namespaces` the namespaced variant: instead of the
+/// ClusterRole, a Role + RoleBinding with [`OPERATOR_RULES`] in each watched namespace only (run
+/// the operator with the same `--watch-namespaces`); it can then read no Secret elsewhere.
+pub fn manifests_yaml_in(namespace: &str, name: &str, watch_namespaces: &[String]) -> String {
     let mut out = String::from(GENERATED);
     let _ = write!(
         out,
@@ -126,23 +133,39 @@ pub fn manifests_yaml(namespace: &str, name: &str) -> String {
          apiVersion: v1\n\
          kind: ServiceAccount\n\
          metadata:\n  name: {name}\n  namespace: {namespace}\n\
-         ---\n\
-         apiVersion: rbac.authorization.k8s.io/v1\n\
-         kind: ClusterRole\n\
-         metadata:\n  name: {name}\n\
-         rules:\n"
+         ---\n"
     );
-    write_rules(&mut out, "  ", OPERATOR_RULES);
+    let scopes: Vec<(&str, String)> = if watch_namespaces.is_empty() {
+        vec![("Cluster", String::new())]
+    } else {
+        watch_namespaces
+            .iter()
+            .map(|ns| ("", format!("\n  namespace: {ns}")))
+            .collect()
+    };
+    for (cluster, watched) in &scopes {
+        let _ = write!(
+            out,
+            "apiVersion: rbac.authorization.k8s.io/v1\n\
+             kind: {cluster}Role\n\
+             metadata:\n  name: {name}{watched}\n\
+             rules:\n"
+        );
+        write_rules(&mut out, "  ", OPERATOR_RULES);
+        let _ = write!(
+            out,
+            "---\n\
+             apiVersion: rbac.authorization.k8s.io/v1\n\
+             kind: {cluster}RoleBinding\n\
+             metadata:\n  name: {name}{watched}\n\
+             roleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: {cluster}Role\n  name: {name}\n\
+             subjects:\n  - kind: ServiceAccount\n    name: {name}\n    namespace: {namespace}\n\
+             ---\n"
+        );
+    }
     let _ = write!(
         out,
-        "---\n\
-         apiVersion: rbac.authorization.k8s.io/v1\n\
-         kind: ClusterRoleBinding\n\
-         metadata:\n  name: {name}\n\
-         roleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: ClusterRole\n  name: {name}\n\
-         subjects:\n  - kind: ServiceAccount\n    name: {name}\n    namespace: {namespace}\n\
-         ---\n\
-         apiVersion: rbac.authorization.k8s.io/v1\n\
+        "apiVersion: rbac.authorization.k8s.io/v1\n\
          kind: Role\n\
          metadata:\n  name: {name}-leader-election\n  namespace: {namespace}\n\
          rules:\n"
@@ -200,6 +223,40 @@ mod tests {
         let cluster_rules: Vec<PolicyRule> =
             serde_json::from_value(docs[2]["rules"].clone()).expect("rules");
         assert_eq!(cluster_rules, policy_rules(OPERATOR_RULES));
+        assert_eq!(docs[5]["subjects"][0]["namespace"], "ops");
+
+        // the namespaced variant: Roles in the watched namespaces, nothing cluster-wide
+        let yaml = manifests_yaml_in("ops", "op", &["team-a".into(), "team-b".into()]);
+        let docs: Vec<serde_json::Value> = serde_yaml::Deserializer::from_str(&yaml)
+            .map(|d| serde::Deserialize::deserialize(d).expect("valid YAML"))
+            .filter(|v: &serde_json::Value| !v.is_null())
+            .collect();
+        let kinds: Vec<(&str, &str)> = docs
+            .iter()
+            .map(|d| {
+                (
+                    d["kind"].as_str().unwrap_or_default(),
+                    d["metadata"]["namespace"].as_str().unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("Namespace", ""),
+                ("ServiceAccount", "ops"),
+                ("Role", "team-a"),
+                ("RoleBinding", "team-a"),
+                ("Role", "team-b"),
+                ("RoleBinding", "team-b"),
+                ("Role", "ops"),
+                ("RoleBinding", "ops")
+            ]
+        );
+        let rules: Vec<PolicyRule> =
+            serde_json::from_value(docs[4]["rules"].clone()).expect("rules");
+        assert_eq!(rules, policy_rules(OPERATOR_RULES));
+        assert_eq!(docs[5]["roleRef"]["kind"], "Role");
         assert_eq!(docs[5]["subjects"][0]["namespace"], "ops");
     }
 

@@ -11,10 +11,11 @@ use kube::Client;
 use kube::runtime::events::Reporter;
 use kube_lease_manager::LeaseManagerBuilder;
 use tokio::sync::watch;
-use tracing::info;
+use tracing::{info, warn};
 
 use crate::context::Context;
 use crate::controller::run_controller;
+use crate::egress::EgressPolicy;
 use crate::server::{self, Health};
 use crate::telemetry::Metrics;
 
@@ -51,6 +52,10 @@ pub struct Config {
     /// through the proxies of `HTTPS_PROXY`, `HTTP_PROXY` and `NO_PROXY` (and their lower-case
     /// forms) as read when the config is made; `tests/proxy_env.rs` proves it.
     pub http: HttpClient,
+    /// Where secrets may be sent (Azupay calls, token requests). The default allows the
+    /// providers' public hosts over https only; tests against a sandbox on `http://127.0.0.1`
+    /// allow that host and plain http to loopback.
+    pub egress: EgressPolicy,
     /// At most this many OAuthClients are reconciled at once (`0`: no limit). Bounds the
     /// operator's memory and its load on the API server and the providers when many
     /// OAuthClients need work at the same time, as after a restart.
@@ -66,6 +71,7 @@ impl Default for Config {
             reporter: "clientcreds-operator".into(),
             instance: None,
             http: HttpClient::new(),
+            egress: EgressPolicy::default(),
             max_concurrent_reconciles: DEFAULT_MAX_CONCURRENT_RECONCILES,
         }
     }
@@ -99,6 +105,12 @@ pub async fn run(
     config: Config,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> Result<(), RunError> {
+    // the middleware's metrics (token requests by result) on the same /metrics
+    if !crate::metrics_bridge::install() {
+        warn!(
+            "another `metrics` recorder is installed: the middleware's token-request metrics are not on /metrics"
+        );
+    }
     let metrics = Arc::new(Metrics::default());
     let ready = Arc::new(AtomicBool::new(false));
     let _server = match config.metrics_addr {
@@ -123,6 +135,7 @@ pub async fn run(
         client.clone(),
         reporter,
         config.http.clone(),
+        config.egress.clone(),
         metrics,
     ));
 

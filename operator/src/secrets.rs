@@ -202,6 +202,38 @@ pub fn credentials_secret(
     }
 }
 
+/// Whether `secret` is one the operator made for `oac` in `role` ([`TOKEN_ROLE`] or
+/// [`CREDENTIALS_ROLE`]): it carries the operator's labels ([`MANAGED_BY_LABEL`],
+/// [`OAUTHCLIENT_LABEL`] naming `oac`, [`ROLE_LABEL`]) and no owner but `oac`. The operator
+/// writes, marks or deletes only such Secrets; any other Secret of the name is a
+/// `SecretConflict`, never adopted (so never given an owner reference or garbage-collected).
+pub fn is_managed(secret: &Secret, oac: &OAuthClient, role: &str) -> bool {
+    let labels = secret.metadata.labels.as_ref();
+    let label = |key: &str| labels.and_then(|l| l.get(key)).map(String::as_str);
+    let labelled = label(MANAGED_BY_LABEL) == Some(MANAGER)
+        && label(OAUTHCLIENT_LABEL) == oac.metadata.name.as_deref()
+        && label(ROLE_LABEL) == Some(role);
+    let owners = secret
+        .metadata
+        .owner_references
+        .as_deref()
+        .unwrap_or_default();
+    let only_oac = owners
+        .iter()
+        .all(|o| oac.metadata.uid.is_some() && Some(o.uid.as_str()) == oac.metadata.uid.as_deref());
+    labelled && only_oac
+}
+
+/// The message of the `SecretConflict` condition and event about `secret_name`, named by
+/// `field`.
+pub fn conflict_message(secret_name: &str, field: &str, oac_name: &str) -> String {
+    format!(
+        "Secret {secret_name} ({field}) exists but was not created by the operator for this \
+         OAuthClient (labels {MANAGED_BY_LABEL}={MANAGER}, {OAUTHCLIENT_LABEL}={oac_name}): it is \
+         never written, marked or adopted; pick another {field} or delete that Secret"
+    )
+}
+
 /// Reads a string key of a Secret.
 pub fn secret_string(secret: &Secret, key: &str) -> Option<String> {
     let v = secret.data.as_ref()?.get(key)?;
@@ -339,6 +371,48 @@ mod tests {
         assert_eq!(
             s.metadata.annotations.unwrap()[ENABLE_STATE_ANNOTATION],
             "enabled"
+        );
+    }
+
+    #[test]
+    fn only_the_operators_own_secrets_are_managed() {
+        let o = oac();
+        let store = CredentialsStore {
+            secret_name: "creds".into(),
+            deletion_policy: DeletionPolicy::Delete,
+        };
+        let ours = credentials_pending_secret(&o, &store);
+        assert!(is_managed(&ours, &o, CREDENTIALS_ROLE));
+        assert!(!is_managed(&ours, &o, TOKEN_ROLE), "another role");
+        // without any owner (deletionPolicy Retain) it is still ours
+        let mut retained = ours.clone();
+        retained.metadata.owner_references = None;
+        assert!(is_managed(&retained, &o, CREDENTIALS_ROLE));
+        // a Secret someone else made: no labels
+        let foreign = Secret {
+            metadata: ObjectMeta {
+                name: Some("creds".into()),
+                ..ObjectMeta::default()
+            },
+            ..Secret::default()
+        };
+        assert!(!is_managed(&foreign, &o, CREDENTIALS_ROLE));
+        // our labels copied onto it, but another owner (or another OAuthClient's name)
+        let mut other_owner = ours.clone();
+        other_owner.metadata.owner_references.as_mut().unwrap()[0].uid = "uid-other".into();
+        assert!(!is_managed(&other_owner, &o, CREDENTIALS_ROLE));
+        let mut other_name = ours.clone();
+        other_name
+            .metadata
+            .labels
+            .as_mut()
+            .unwrap()
+            .insert(OAUTHCLIENT_LABEL.into(), "other".into());
+        assert!(!is_managed(&other_name, &o, CREDENTIALS_ROLE));
+        let m = conflict_message("creds", "spec.credentials.secretName", "payments");
+        assert!(
+            m.contains("creds") && m.contains("spec.credentials.secretName"),
+            "{m}"
         );
     }
 }

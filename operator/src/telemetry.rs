@@ -21,7 +21,7 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 
-use prometheus_client::encoding::text::encode;
+use prometheus_client::encoding::text::{encode_eof, encode_registry};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -172,14 +172,19 @@ impl Metrics {
             self.ready.remove(&old);
         }
     }
-    /// The OpenMetrics text exposition.
+    /// The OpenMetrics text exposition: the operator's metrics, then the middleware's
+    /// (bridged from the `metrics` facade, see [`crate::metrics_bridge`]).
     pub fn encode(&self) -> String {
         let mut out = String::new();
         let registry = match self.registry.lock() {
             Ok(r) => r,
             Err(poisoned) => poisoned.into_inner(),
         };
-        if encode(&mut out, &registry).is_err() {
+        if encode_registry(&mut out, &registry)
+            .and_then(|()| crate::metrics_bridge::encode(&mut out))
+            .and_then(|()| encode_eof(&mut out))
+            .is_err()
+        {
             out.clear();
         }
         out

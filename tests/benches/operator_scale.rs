@@ -3,10 +3,12 @@
 //!
 //! ```text
 //! cargo build --release -p clientcreds-operator
-//! cargo bench -p clientcreds-e2e --bench operator_scale -- --clients 1000
+//! cargo bench -p clientcreds-e2e --bench operator_scale -- --clients 1000 --unrelated-secrets 10000
 //! ```
 //!
-//! It measures, for N OAuthClients spread over Autopay, PayU, Pyng and Afterpay (one token
+//! Before the operator starts, it creates K unrelated Secrets of 8 KiB in ten other namespaces
+//! (`--unrelated-secrets K`, 10,000 by default): what a real cluster is full of, and what an
+//! operator that watched every Secret would pay for. Then it measures, for N OAuthClients spread over Autopay, PayU, Pyng and Afterpay (one token
 //! Secret each; Azupay's one-time enable allows one OAuthClient per business client, so it is
 //! left out):
 //! 1. **create**: time from the first create until all N are `Ready` with a token Secret, the
@@ -20,10 +22,21 @@
 //!    reconciled all N (its reconcile counter on `/metrics`), token requests made (none: the
 //!    stored tokens are still good), its memory.
 //!
+//! 5. **floor**: with the operator stopped, a plain client brings N more OAuthClients up in
+//!    namespace `floor`, making the same sandbox token requests and the same API writes (one
+//!    token-Secret apply and one status apply each, at the operator's concurrency, as the
+//!    operator's service account); the operator's create→Ready time is reported as a ratio of
+//!    the floor's.
+//!
+//! The waits are watches, not polled lists, so the harness adds little load of its own. The
+//! figures are printed as a table with the issue's targets (floor ratio ≤ 1.5, RSS ≤ 96 MiB,
+//! CPU ≤ 1.5 ms per OAuthClient brought up, ≤ 1.2 reconciles per OAuthClient).
+//!
 //! At the end, the operators' logs, the events and every status are checked for the client
 //! secrets and the tokens.
 //!
-//! Under `cargo test` (no `--bench` argument) it runs the same steps with 8 OAuthClients as a
+//! Under `cargo test` (no `--bench` argument) it runs the same steps with 8 OAuthClients and 16
+//! unrelated Secrets as a
 //! test of the steps' assertions; the figures of that run mean nothing. The operator binary is
 //! the one next to this harness in the target directory (`target/release` for `cargo bench`,
 //! `target/debug` under `cargo test --workspace --all-targets`), or `CLIENTCREDS_OPERATOR_BIN`.
@@ -31,20 +44,21 @@
 
 #[path = "../tests/operator_support/mod.rs"]
 mod operator_support;
+mod scale_support;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use clientcreds_operator::crd::OAuthClient;
-use clientcreds_sandbox::{PAYU_SCOPES, PYNG_SCOPES, Provider, SandboxConfig};
+use clientcreds_operator::run::DEFAULT_MAX_CONCURRENT_RECONCILES;
+use clientcreds_sandbox::{PAYU_SCOPES, PYNG_SCOPES, Provider, ProviderEndpoints, SandboxConfig};
 use futures::{StreamExt, stream};
 use k8s_openapi::api::core::v1::Secret;
-use kube::api::ListParams;
-use operator_support::{Env, OPERATOR_NS, OPERATOR_SA, data, setup};
+use kube::Api;
+use operator_support::{Env, OPERATOR_NS, OPERATOR_SA, setup};
+use scale_support::process::OperatorProcess;
+use scale_support::{floor, tally, unrelated};
 use serde_json::json;
-use tokio::process::{Child, Command};
 
 /// The four providers the OAuthClients are spread over: name, sandbox provider.
 const PROVIDERS: [(&str, Provider); 4] = [
@@ -56,12 +70,17 @@ const PROVIDERS: [(&str, Provider); 4] = [
 
 /// The most reconciles one OAuthClient may take to be brought up (create → Ready).
 const MAX_RECONCILES_PER_CLIENT: f64 = 1.2;
+/// The issue's targets, printed beside the figures (not asserted: figures of a shared machine).
+const TARGET_FLOOR_RATIO: f64 = 1.5;
+const TARGET_RSS_MIB: f64 = 96.0;
+const TARGET_CPU_MS_PER_CLIENT: f64 = 1.5;
 
-/// How long any one step may take before the harness gives up.
-const STEP_LIMIT: Duration = Duration::from_secs(900);
+/// The namespace of the floor's OAuthClients.
+const FLOOR_NS: &str = "floor";
 
 struct Options {
     clients: usize,
+    unrelated: usize,
     idle: Duration,
     bench: bool,
 }
@@ -70,6 +89,7 @@ fn options() -> Options {
     let args: Vec<String> = std::env::args().collect();
     let bench = args.iter().any(|a| a == "--bench");
     let mut clients = if bench { 1000 } else { 8 };
+    let mut unrelated = if bench { 10_000 } else { 16 };
     let mut idle = if bench { 30 } else { 3 };
     let mut it = args.iter().skip(1);
     while let Some(arg) = it.next() {
@@ -82,6 +102,7 @@ fn options() -> Options {
         };
         match arg.as_str() {
             "--clients" => clients = value("--clients"),
+            "--unrelated-secrets" => unrelated = value("--unrelated-secrets"),
             "--idle-seconds" => idle = value("--idle-seconds") as u64,
             // cargo's and libtest's own flags
             _ => {}
@@ -90,157 +111,9 @@ fn options() -> Options {
     assert!(clients > 0, "--clients must be at least 1");
     Options {
         clients,
+        unrelated,
         idle: Duration::from_secs(idle),
         bench,
-    }
-}
-
-/// The `clientcreds-operator` binary of the same build profile as this harness.
-fn operator_binary() -> PathBuf {
-    if let Some(path) = std::env::var_os("CLIENTCREDS_OPERATOR_BIN") {
-        return PathBuf::from(path);
-    }
-    // this harness is <target>/<profile>/deps/operator_scale-<hash>
-    let exe = std::env::current_exe().unwrap();
-    let profile_dir = exe.parent().and_then(|deps| deps.parent()).unwrap();
-    let bin = profile_dir.join("clientcreds-operator");
-    assert!(
-        bin.exists(),
-        "{} does not exist: build it first with `cargo build --release -p clientcreds-operator` \
-         (or set CLIENTCREDS_OPERATOR_BIN to the binary)",
-        bin.display()
-    );
-    bin
-}
-
-/// The operator's CPU time and reconcile count at one moment, or used between two.
-#[derive(Clone, Copy)]
-struct Usage {
-    cpu: Duration,
-    reconciles: u64,
-}
-
-impl Usage {
-    fn since(self, earlier: Usage) -> Usage {
-        Usage {
-            cpu: self.cpu.saturating_sub(earlier.cpu),
-            reconciles: self.reconciles.saturating_sub(earlier.reconciles),
-        }
-    }
-}
-
-/// The operator as its own process.
-struct OperatorProcess {
-    child: Child,
-    pid: u32,
-    metrics: String,
-    log: PathBuf,
-}
-
-impl OperatorProcess {
-    async fn start(env: &Env, log: PathBuf) -> Self {
-        let user = format!("system:serviceaccount:{OPERATOR_NS}:{OPERATOR_SA}");
-        let ns_group = format!("system:serviceaccounts:{OPERATOR_NS}");
-        let kubeconfig = env
-            .cp
-            .kubeconfig_for(&user, &["system:serviceaccounts", &ns_group])
-            .unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let out = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&log)
-            .unwrap();
-        let child = Command::new(operator_binary())
-            .args(["run", "--metrics-addr", &format!("127.0.0.1:{port}")])
-            .env("KUBECONFIG", kubeconfig)
-            .env("RUST_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let pid = child.id().unwrap();
-        Self {
-            child,
-            pid,
-            metrics: format!("http://127.0.0.1:{port}/metrics"),
-            log,
-        }
-    }
-
-    /// Graceful stop: SIGTERM, then wait.
-    async fn stop(mut self) {
-        let _ = std::process::Command::new("kill")
-            .args(["-TERM", &self.pid.to_string()])
-            .status();
-        match tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await {
-            Ok(status) => assert!(
-                status.unwrap().success(),
-                "the operator did not exit cleanly on SIGTERM; see {}",
-                self.log.display()
-            ),
-            Err(_) => panic!("the operator did not stop within 30 s of SIGTERM"),
-        }
-    }
-
-    /// CPU time used so far (user + system).
-    fn cpu(&self) -> Duration {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap();
-        // fields after the command name, which is in parentheses
-        let rest = &stat[stat.rfind(')').unwrap() + 2..];
-        let fields: Vec<&str> = rest.split(' ').collect();
-        // utime and stime are fields 14 and 15 of the whole line: 12 and 13 here
-        let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
-        Duration::from_millis(ticks * 10) // USER_HZ is 100 on Linux
-    }
-
-    async fn usage(&self) -> Usage {
-        Usage {
-            cpu: self.cpu(),
-            reconciles: self.reconciles().await.unwrap(),
-        }
-    }
-
-    /// (resident now, peak resident) in MiB.
-    fn memory(&self) -> (f64, f64) {
-        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid)).unwrap();
-        let kib = |key: &str| -> f64 {
-            status
-                .lines()
-                .find(|l| l.starts_with(key))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .unwrap()
-                .parse::<f64>()
-                .unwrap()
-        };
-        (kib("VmRSS:") / 1024.0, kib("VmHWM:") / 1024.0)
-    }
-
-    /// `clientcreds_operator_reconcile_duration_seconds_count` on its `/metrics` (0 before the
-    /// first reconcile), or why it could not be read.
-    async fn reconciles(&self) -> Result<u64, String> {
-        // one expiry series per token Secret: far more than a token response's size limit
-        let http = clientcreds::HttpClient::builder()
-            .max_response_bytes(64 << 20)
-            .build()
-            .map_err(|e| e.to_string())?;
-        let request = http::Request::get(&self.metrics)
-            .body(http_body_util::Full::new(bytes::Bytes::new()))
-            .map_err(|e| e.to_string())?;
-        let response = http.send(request).await.map_err(|e| e.to_string())?;
-        let text = String::from_utf8_lossy(response.body());
-        Ok(text
-            .lines()
-            .find(|l| l.starts_with("clientcreds_operator_reconcile_duration_seconds_count"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse::<f64>().ok())
-            .map_or(0, |v| v as u64))
     }
 }
 
@@ -252,21 +125,28 @@ fn token_secret(i: usize) -> String {
     format!("scale-{i:05}-token")
 }
 
-async fn create_clients(env: &Env, n: usize) {
+fn endpoints(env: &Env) -> [ProviderEndpoints; 4] {
     let sb = &env.sandbox;
-    let endpoints = [sb.autopay(), sb.payu(), sb.pyng(), sb.afterpay()];
+    [sb.autopay(), sb.payu(), sb.pyng(), sb.afterpay()]
+}
+
+/// Creates the providers' credentials Secrets and N OAuthClients in `ns`.
+async fn create_clients(env: &Env, ns: &str, n: usize) {
+    let endpoints = endpoints(env);
+    let secrets: Api<Secret> = Api::namespaced(env.admin.clone(), ns);
     for ((provider, _), p) in PROVIDERS.iter().zip(&endpoints) {
-        env.create_secret(
-            &format!("{provider}-credentials"),
-            &[
-                ("client_id", &p.client_id),
-                ("client_secret", &p.client_secret),
-            ],
-        )
-        .await;
+        let secret: Secret = serde_json::from_value(json!({
+            "metadata": {"name": format!("{provider}-credentials")},
+            "stringData": {"client_id": p.client_id, "client_secret": p.client_secret},
+        }))
+        .unwrap();
+        secrets.create(&Default::default(), &secret).await.unwrap();
     }
+    let oacs: Api<OAuthClient> = Api::namespaced(env.admin.clone(), ns);
+    let endpoints = &endpoints;
     stream::iter(0..n)
         .for_each_concurrent(16, |i| {
+            let oacs = &oacs;
             let (provider, _) = PROVIDERS[i % PROVIDERS.len()];
             let token_url = endpoints[i % PROVIDERS.len()].token_url.clone();
             let scopes: Vec<&str> = match provider {
@@ -275,8 +155,10 @@ async fn create_clients(env: &Env, n: usize) {
                 _ => vec![],
             };
             async move {
-                env.create_oac(json!({
-                    "metadata": {"name": name(i)},
+                let oac: OAuthClient = serde_json::from_value(json!({
+                    "apiVersion": "clientcreds.dev/v1alpha1",
+                    "kind": "OAuthClient",
+                    "metadata": {"name": name(i), "namespace": ns},
                     "spec": {
                         "provider": provider,
                         "credentialsSecretRef": {"name": format!("{provider}-credentials")},
@@ -284,81 +166,31 @@ async fn create_clients(env: &Env, n: usize) {
                         "tokens": [{"secretName": token_secret(i), "scopes": scopes}],
                     }
                 }))
-                .await;
+                .unwrap();
+                oacs.create(&Default::default(), &oac).await.unwrap();
             }
         })
         .await;
 }
 
 fn token_requests(env: &Env) -> u64 {
-    let sb = &env.sandbox;
-    let ids = [
-        sb.autopay().client_id,
-        sb.payu().client_id,
-        sb.pyng().client_id,
-        sb.afterpay().client_id,
-    ];
     PROVIDERS
         .iter()
-        .zip(&ids)
-        .map(|((_, p), id)| sb.tokens_issued(*p, id))
+        .zip(&endpoints(env))
+        .map(|((_, p), e)| env.sandbox.tokens_issued(*p, &e.client_id))
         .sum()
-}
-
-/// How many of the OAuthClients are Ready at their current generation.
-async fn ready_count(env: &Env) -> usize {
-    let Ok(list) = env.oacs().list(&ListParams::default()).await else {
-        return 0;
-    };
-    list.items
-        .iter()
-        .filter(|o: &&OAuthClient| {
-            o.status.as_ref().is_some_and(|s| {
-                s.observed_generation == o.metadata.generation
-                    && s.conditions
-                        .iter()
-                        .any(|c| c.type_ == "Ready" && c.status == "True")
-            })
-        })
-        .count()
-}
-
-/// The access token of every token Secret of the harness.
-async fn tokens(env: &Env) -> BTreeMap<String, String> {
-    let list = env.secrets().list(&ListParams::default()).await.unwrap();
-    list.items
-        .iter()
-        .filter(|s: &&Secret| {
-            s.metadata
-                .name
-                .as_deref()
-                .is_some_and(|n| n.ends_with("-token"))
-        })
-        .map(|s| (s.metadata.name.clone().unwrap(), data(s, "access_token")))
-        .collect()
-}
-
-/// Polls `done` every 200 ms until it is true; returns the time it took.
-async fn until<F, Fut>(what: &str, mut done: F) -> Duration
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let start = Instant::now();
-    loop {
-        if done().await {
-            return start.elapsed();
-        }
-        assert!(
-            start.elapsed() < STEP_LIMIT,
-            "{what}: not done after {STEP_LIMIT:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 fn secs(d: Duration) -> String {
     format!("{:.1} s", d.as_secs_f64())
+}
+
+fn verdict(ok: bool) -> &'static str {
+    if ok { "PASS" } else { "FAIL" }
+}
+
+fn progress(what: &str) {
+    eprintln!("[operator_scale] {what}");
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -374,7 +206,8 @@ async fn main() {
     let opts = options();
     let n = opts.clients;
     println!(
-        "operator scale harness: {n} OAuthClients ({})",
+        "operator scale harness: {n} OAuthClients, {} unrelated Secrets ({})",
+        opts.unrelated,
         if opts.bench {
             "benchmark"
         } else {
@@ -386,20 +219,33 @@ async fn main() {
     env.sandbox.set_payu_rate_limit(None);
     let logs = tempfile::tempdir().unwrap();
 
+    // 0. what a real cluster is full of, before the operator lists anything
+    progress(&format!("creating {} unrelated Secrets", opts.unrelated));
+    unrelated::create(&env, opts.unrelated).await;
+
     // 1. create N with the operator running
+    progress("step 1: create → all Ready");
     let operator = OperatorProcess::start(&env, logs.path().join("operator-1.log")).await;
-    until("the operator serving /metrics", || async {
-        operator.reconciles().await.is_ok()
-    })
-    .await;
+    let wait_metrics = Instant::now();
+    while operator.reconciles().await.is_err() {
+        assert!(
+            wait_metrics.elapsed() < tally::STEP_LIMIT,
+            "the operator does not serve /metrics"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut ready = tally::ready(env.oacs());
+    let mut tokens = tally::tokens(env.secrets());
     let before = operator.usage().await;
     let start = Instant::now();
-    create_clients(&env, n).await;
+    create_clients(&env, &env.ns, n).await;
     let created_in = start.elapsed();
-    until("all Ready", || async { ready_count(&env).await == n }).await;
+    ready.until("all Ready", |m| m.len() == n).await;
     let ready_in = start.elapsed();
-    let first_tokens = tokens(&env).await;
-    assert_eq!(first_tokens.len(), n, "one token Secret per OAuthClient");
+    tokens
+        .until("a token Secret per OAuthClient", |m| m.len() == n)
+        .await;
+    let first_tokens = tokens.snapshot();
     let create_requests = token_requests(&env);
     assert_eq!(
         create_requests, n as u64,
@@ -414,8 +260,10 @@ async fn main() {
         "{per_client:.2} reconciles per OAuthClient brought up ({} for {n}); at most {MAX_RECONCILES_PER_CLIENT}",
         create.reconciles
     );
+    let cpu_per_client_ms = create.cpu.as_secs_f64() * 1000.0 / n as f64;
 
     // 2. idle
+    progress("step 2: idle");
     let before = operator.usage().await;
     tokio::time::sleep(opts.idle).await;
     let idle = operator.usage().await.since(before);
@@ -426,6 +274,7 @@ async fn main() {
     );
 
     // 3. refresh all on demand
+    progress("step 3: refresh all on demand");
     let before = operator.usage().await;
     let start = Instant::now();
     stream::iter(0..n)
@@ -434,11 +283,11 @@ async fn main() {
             async move { env.request_refresh(&name(i), "scale-1").await }
         })
         .await;
-    until("every token refreshed", || async {
-        let now = tokens(&env).await;
-        now.len() == n && now.iter().all(|(k, v)| first_tokens.get(k) != Some(v))
-    })
-    .await;
+    tokens
+        .until("every token refreshed", |now| {
+            now.len() == n && now.iter().all(|(k, v)| first_tokens.get(k) != Some(v))
+        })
+        .await;
     let refreshed_in = start.elapsed();
     let refresh_requests = token_requests(&env) - create_requests;
     assert_eq!(
@@ -447,16 +296,26 @@ async fn main() {
     );
     let refresh = operator.usage().await.since(before);
     let (_, peak_1) = operator.memory();
-    let second_tokens = tokens(&env).await;
+    let second_tokens = tokens.snapshot();
 
     // 4. restart
+    progress("step 4: restart");
     operator.stop().await;
     let requests_before = token_requests(&env);
     let operator = OperatorProcess::start(&env, logs.path().join("operator-2.log")).await;
-    let restart = until("the new operator has reconciled all", || async {
-        operator.reconciles().await.unwrap_or(0) >= n as u64
-    })
-    .await;
+    let start = Instant::now();
+    loop {
+        if operator.reconciles().await.unwrap_or(0) >= n as u64 {
+            break;
+        }
+        assert!(
+            start.elapsed() < tally::STEP_LIMIT,
+            "the new operator has not reconciled all {n} after {:?}",
+            tally::STEP_LIMIT
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let restart = start.elapsed();
     // let anything the first pass queued settle, then count
     tokio::time::sleep(Duration::from_secs(2)).await;
     let restart_requests = token_requests(&env) - requests_before;
@@ -465,24 +324,56 @@ async fn main() {
         "a restart must not request tokens that are still good"
     );
     assert_eq!(
-        tokens(&env).await,
+        tokens.snapshot(),
         second_tokens,
         "the restart kept every token"
     );
     let restart_usage = operator.usage().await; // since its start
     let (rss_restart, peak_2) = operator.memory();
     operator.stop().await;
+    drop((ready, tokens));
+
+    // 5. the floor: the same writes with no operator
+    progress("step 5: the floor (no operator)");
+    env.cp.create_namespace(FLOOR_NS).await.unwrap();
+    let user = format!("system:serviceaccount:{OPERATOR_NS}:{OPERATOR_SA}");
+    let ns_group = format!("system:serviceaccounts:{OPERATOR_NS}");
+    let as_operator = env
+        .cp
+        .client_for(&user, &["system:serviceaccounts", &ns_group])
+        .unwrap();
+    let by_provider: BTreeMap<&'static str, (String, String)> = PROVIDERS
+        .iter()
+        .zip(endpoints(&env))
+        .map(|((name, _), e)| (*name, (e.client_id, e.client_secret)))
+        .collect();
+    let floor = floor::start(
+        as_operator,
+        FLOOR_NS,
+        usize::from(DEFAULT_MAX_CONCURRENT_RECONCILES),
+        move |provider| by_provider[provider].clone(),
+    );
+    let mut floor_ready = tally::ready(Api::namespaced(env.admin.clone(), FLOOR_NS));
+    let requests_before = token_requests(&env);
+    let start = Instant::now();
+    create_clients(&env, FLOOR_NS, n).await;
+    floor_ready
+        .until("the floor: all Ready", |m| m.len() == n)
+        .await;
+    let floor_in = start.elapsed();
+    drop(floor);
+    let floor_requests = token_requests(&env) - requests_before;
+    assert_eq!(
+        floor_requests, n as u64,
+        "the floor makes one token request per OAuthClient, as the operator does"
+    );
+    let floor_ratio = ready_in.as_secs_f64() / floor_in.as_secs_f64();
 
     // nothing leaked
-    let mut secrets: Vec<String> = [
-        env.sandbox.autopay(),
-        env.sandbox.payu(),
-        env.sandbox.pyng(),
-        env.sandbox.afterpay(),
-    ]
-    .into_iter()
-    .map(|p| p.client_secret)
-    .collect();
+    let mut secrets: Vec<String> = endpoints(&env)
+        .into_iter()
+        .map(|p| p.client_secret)
+        .collect();
     secrets.extend(first_tokens.into_values());
     secrets.extend(second_tokens.into_values());
     let mut operator_logs = String::new();
@@ -505,7 +396,6 @@ async fn main() {
         std::env::var("MAX_CONCURRENT_RECONCILES").unwrap_or_else(|_| "default".into());
     println!();
     println!("max concurrent reconciles: {concurrency}");
-    println!("reconciles per OAuthClient brought up: {per_client:.2}");
     println!(
         "| step | N | wall time | token requests | reconciles | operator CPU | operator memory |"
     );
@@ -534,5 +424,25 @@ async fn main() {
         secs(restart),
         restart_usage.reconciles,
         secs(restart_usage.cpu),
+    );
+    println!(
+        "| floor: create → all Ready, no operator | {n} | {} | {floor_requests} | — | — | — |",
+        secs(floor_in),
+    );
+    println!();
+    println!(
+        "| target | figure | verdict |\n|---|---|---|\n\
+         | create→Ready ≤ {TARGET_FLOOR_RATIO}× the floor | {floor_ratio:.2}× ({} vs {}) | {} |\n\
+         | RSS ≤ {TARGET_RSS_MIB} MiB with {} unrelated Secrets | {:.1} MiB peak | {} |\n\
+         | CPU ≤ {TARGET_CPU_MS_PER_CLIENT} ms per OAuthClient brought up | {cpu_per_client_ms:.2} ms | {} |\n\
+         | reconciles ≤ {MAX_RECONCILES_PER_CLIENT} per OAuthClient brought up | {per_client:.2} | {} |",
+        secs(ready_in),
+        secs(floor_in),
+        verdict(floor_ratio <= TARGET_FLOOR_RATIO),
+        opts.unrelated,
+        peak_1.max(peak_2),
+        verdict(peak_1.max(peak_2) <= TARGET_RSS_MIB),
+        verdict(cpu_per_client_ms <= TARGET_CPU_MS_PER_CLIENT),
+        verdict(per_client <= MAX_RECONCILES_PER_CLIENT),
     );
 }

@@ -11,6 +11,15 @@ pub const CHART_DIR: &str = concat!(
     "/../charts/clientcreds-operator"
 );
 
+/// The `helm --set` arguments that let the operator reach the sandbox on `http://127.0.0.1`
+/// (its egress policy allows only the providers' public hosts over https by default).
+pub const SANDBOX_EGRESS_SET: [&str; 4] = [
+    "--set",
+    "egress.allowHosts={127.0.0.1}",
+    "--set",
+    "egress.allowHttpLoopback=true",
+];
+
 /// The repository's root.
 pub const REPO_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/..");
 

@@ -21,7 +21,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use tower::{Layer, ServiceExt};
 
-use crate::chart::{CHART_DIR, http_get, operator_image_archive};
+use crate::chart::{CHART_DIR, SANDBOX_EGRESS_SET, http_get, operator_image_archive};
 use crate::container::{PodContainer, load_image};
 use crate::five_providers::{self, oauthclient_resource};
 use crate::{ControlPlane, Error, bin_path, free_port};
@@ -159,18 +159,25 @@ pub async fn run(ending: Ending) -> Result<(), Error> {
     let port = free_port()?;
     let port_value = format!("metrics.port={port}");
     println!(
-        "    helm install {RELEASE} charts/clientcreds-operator -n {OPERATOR_NS} --create-namespace --set {port_value}"
+        "    helm install {RELEASE} charts/clientcreds-operator -n {OPERATOR_NS} --create-namespace --set {port_value} {}",
+        SANDBOX_EGRESS_SET.join(" ")
     );
-    cp.helm(&[
-        "install",
-        RELEASE,
-        CHART_DIR,
-        "--namespace",
-        OPERATOR_NS,
-        "--create-namespace",
-        "--set",
-        &port_value,
-    ])
+    cp.helm(
+        &[
+            &[
+                "install",
+                RELEASE,
+                CHART_DIR,
+                "--namespace",
+                OPERATOR_NS,
+                "--create-namespace",
+                "--set",
+                &port_value,
+            ][..],
+            &SANDBOX_EGRESS_SET[..],
+        ]
+        .concat(),
+    )
     .await?;
     let admin = cp.admin_client();
     let deployment = Api::<Deployment>::namespaced(admin.clone(), OPERATOR_NS)

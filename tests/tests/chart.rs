@@ -198,6 +198,67 @@ fn crd_and_rbac_are_rendered_from_what_the_code_generates() {
     assert!(find(&docs, "CustomResourceDefinition").is_empty());
 }
 
+#[test]
+fn rbac_scope_namespace_and_the_egress_policy_reach_the_operator() {
+    let home = tempfile::tempdir().unwrap();
+    // the defaults: a ClusterRole, the presets' hosts, https only
+    let docs = render(home.path(), None, &[]);
+    assert_eq!(find(&docs, "ClusterRole").len(), 1);
+    let a = args(&docs);
+    assert!(
+        a.contains(&"--egress-allow-hosts=@presets".to_owned()),
+        "{a:?}"
+    );
+    assert!(
+        !a.iter()
+            .any(|x| x.starts_with("--egress-allow-http-loopback")),
+        "{a:?}"
+    );
+    assert!(
+        !a.iter().any(|x| x.starts_with("--watch-namespaces")),
+        "{a:?}"
+    );
+
+    // rbac.scope=namespace: a Role in the release namespace only, which is all it watches
+    let docs = render(
+        home.path(),
+        None,
+        &[
+            "rbac.scope=namespace",
+            "egress.allowHosts={127.0.0.1,@presets}",
+            "egress.allowHttpLoopback=true",
+        ],
+    );
+    assert!(find(&docs, "ClusterRole").is_empty());
+    assert!(find(&docs, "ClusterRoleBinding").is_empty());
+    let roles = find(&docs, "Role");
+    assert_eq!(roles.len(), 1);
+    assert_eq!(roles[0]["metadata"]["namespace"], NAMESPACE);
+    assert_eq!(rules(roles[0]), policy_rules(OPERATOR_RULES));
+    let a = args(&docs);
+    for expected in [
+        format!("--watch-namespaces={NAMESPACE}"),
+        "--egress-allow-hosts=127.0.0.1,@presets".to_owned(),
+        "--egress-allow-http-loopback".to_owned(),
+    ] {
+        assert!(a.contains(&expected), "{expected} not in {a:?}");
+    }
+
+    // the schema refuses a URL (or an unknown scope) where a host belongs, naming the key
+    for (set, key) in [
+        (
+            "egress.allowHosts={https://x.example/}",
+            "/egress/allowHosts/0",
+        ),
+        ("rbac.scope=cluster-wide", "/rbac/scope"),
+    ] {
+        let out = helm(home.path(), &["template", RELEASE, CHART_DIR, "--set", set]);
+        assert!(!out.status.success(), "--set {set} was accepted");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(key), "--set {set}: {err}");
+    }
+}
+
 /// Prometheus Operator's kinds, as schema-less CRDs, so a dry-run can check the objects the
 /// chart renders for them (names, namespaces, apiVersion) without that operator.
 fn monitoring_crds()

@@ -12,7 +12,7 @@ use std::collections::BTreeSet;
 use std::time::{Duration, Instant, SystemTime};
 
 use clientcreds::source::{MountedToken, TokenSource};
-use clientcreds_e2e::chart::{CHART_DIR, http_get, operator_image_archive};
+use clientcreds_e2e::chart::{CHART_DIR, SANDBOX_EGRESS_SET, http_get, operator_image_archive};
 use clientcreds_e2e::container::{PodContainer, load_image};
 use clientcreds_e2e::five_providers::{self, oauthclient_resource};
 use clientcreds_e2e::{ControlPlane, eventually, free_port};
@@ -143,17 +143,23 @@ async fn chart_installs_its_image_runs_as_the_pod_and_a_pod_reads_refreshed_toke
     let mut logs = String::new();
 
     // 1. helm install with default values (the metrics port moved off 8080: the container
-    //    shares the host's network with other tests)
-    cp.helm(&[
-        "install",
-        RELEASE,
-        CHART_DIR,
-        "--namespace",
-        OPERATOR_NS,
-        "--create-namespace",
-        "--set",
-        &port_value,
-    ])
+    //    shares the host's network with other tests; the egress policy allows the sandbox)
+    cp.helm(
+        &[
+            &[
+                "install",
+                RELEASE,
+                CHART_DIR,
+                "--namespace",
+                OPERATOR_NS,
+                "--create-namespace",
+                "--set",
+                &port_value,
+            ][..],
+            &SANDBOX_EGRESS_SET[..],
+        ]
+        .concat(),
+    )
     .await
     .unwrap();
     wait_crd(&cp).await;
@@ -360,15 +366,21 @@ async fn chart_installs_its_image_runs_as_the_pod_and_a_pod_reads_refreshed_toke
 
     // 7. a reinstall uses the stored credentials: a forced Azupay refresh works, enable is
     //    never called again
-    cp.helm(&[
-        "install",
-        RELEASE,
-        CHART_DIR,
-        "--namespace",
-        OPERATOR_NS,
-        "--set",
-        &port_value,
-    ])
+    cp.helm(
+        &[
+            &[
+                "install",
+                RELEASE,
+                CHART_DIR,
+                "--namespace",
+                OPERATOR_NS,
+                "--set",
+                &port_value,
+            ][..],
+            &SANDBOX_EGRESS_SET[..],
+        ]
+        .concat(),
+    )
     .await
     .unwrap();
     let pod = run_pod(&cp, &image, "clientcreds-operator-5d8f7c9b4-r7t5w", port).await;
@@ -447,18 +459,24 @@ async fn namespaced_mode_reconciles_only_its_namespaces_and_rbac_proves_it() {
         cp.create_namespace(ns).await.unwrap();
     }
     let port = free_port().unwrap();
-    cp.helm(&[
-        "install",
-        RELEASE,
-        CHART_DIR,
-        "--namespace",
-        OPERATOR_NS,
-        "--create-namespace",
-        "--set",
-        &format!("metrics.port={port}"),
-        "--set",
-        "watchNamespaces={team-a}",
-    ])
+    cp.helm(
+        &[
+            &[
+                "install",
+                RELEASE,
+                CHART_DIR,
+                "--namespace",
+                OPERATOR_NS,
+                "--create-namespace",
+                "--set",
+                &format!("metrics.port={port}"),
+                "--set",
+                "watchNamespaces={team-a}",
+            ][..],
+            &SANDBOX_EGRESS_SET[..],
+        ]
+        .concat(),
+    )
     .await
     .unwrap();
     wait_crd(&cp).await;

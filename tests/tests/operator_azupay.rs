@@ -6,7 +6,6 @@
 mod operator_support;
 
 use clientcreds_sandbox::{AZUPAY_OAUTH2_CLIENT_SECRET, Provider, SandboxConfig};
-use k8s_openapi::api::core::v1::Secret;
 use kube::api::{Patch, PatchParams};
 use operator_support::*;
 use serde_json::json;
@@ -256,13 +255,18 @@ async fn a_restart_between_enable_and_write_reports_credentials_lost() {
 async fn a_pending_mark_without_an_enabled_client_enables_safely() {
     let env = setup(SandboxConfig::default()).await;
     let az = env.sandbox.azupay();
-    // an earlier run marked "enable pending" but its call never reached Azupay
-    let mark: Secret = serde_json::from_value(json!({
-        "apiVersion": "v1", "kind": "Secret",
-        "metadata": {"name": "azupay-oauth2-credentials", "namespace": env.ns,
-                     "annotations": {"clientcreds.dev/enable-state": "pending"}},
-    }))
-    .unwrap();
+    env.create_azupay(
+        "payments",
+        json!([{"secretName": "token-balance", "scopes": ["RestAPI/GET:balance"]}]),
+    )
+    .await;
+    // an earlier run of the operator marked "enable pending" (the operator's own Secret, with
+    // its labels) but its call never reached Azupay
+    let oac = env.oacs().get("payments").await.unwrap();
+    let mark = clientcreds_operator::secrets::credentials_pending_secret(
+        &oac,
+        oac.spec.credentials.as_ref().unwrap(),
+    );
     env.secrets()
         .patch(
             "azupay-oauth2-credentials",
@@ -271,11 +275,6 @@ async fn a_pending_mark_without_an_enabled_client_enables_safely() {
         )
         .await
         .unwrap();
-    env.create_azupay(
-        "payments",
-        json!([{"secretName": "token-balance", "scopes": ["RestAPI/GET:balance"]}]),
-    )
-    .await;
     let op = env.start_operator(None);
     env.wait_ready("payments").await;
     assert_eq!(env.sandbox.enable_calls(&az.client_id), 1);
@@ -344,5 +343,91 @@ async fn a_client_enabled_elsewhere_is_never_enabled_again() {
     );
     op.stop().await;
     env.assert_no_secret_anywhere(std::slice::from_ref(&az.api_key))
+        .await;
+}
+
+/// A token request's timeout must not cut off the enable call: a slow enable that succeeds has
+/// issued the one-time secret (issue 13, enable-once (d)).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_enable_is_waited_for_and_its_secret_stored() {
+    let env = setup(SandboxConfig::default()).await;
+    let az = env.sandbox.azupay();
+    env.sandbox.fail_next_enable(
+        1,
+        clientcreds_sandbox::Fault::delay(std::time::Duration::from_secs(3)),
+    );
+    env.create_azupay(
+        "slow",
+        json!([{"secretName": "slow-token", "scopes": ["RestAPI/GET:balance"]}]),
+    )
+    .await;
+    // token requests (and details calls) time out after 1 s; enable has its own, longer timeout
+    let http = clientcreds::HttpClient::builder()
+        .timeout(std::time::Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let op = env.start_operator_with(clientcreds_operator::run::Config {
+        http,
+        ..test_config()
+    });
+    env.wait_ready("slow").await;
+    let creds = env
+        .secrets()
+        .get("azupay-oauth2-credentials")
+        .await
+        .unwrap();
+    assert_eq!(data(&creds, "client_secret"), AZUPAY_OAUTH2_CLIENT_SECRET);
+    assert_eq!(env.sandbox.enable_calls(&az.client_id), 1);
+    op.stop().await;
+}
+
+/// An enable answer with a null scope list, a string TTL and no token URL still yields its
+/// one-time secret, stored; the missing parts come from the details call (issue 13,
+/// enable-once (a)).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_odd_enable_answer_never_loses_its_secret() {
+    let env = setup(SandboxConfig::default()).await;
+    let az = env.sandbox.azupay();
+    let odd = json!({
+        "oauth2ClientId": clientcreds_sandbox::AZUPAY_OAUTH2_CLIENT_ID,
+        "oauth2ClientSecret": AZUPAY_OAUTH2_CLIENT_SECRET,
+        "oauth2GrantType": "client_credentials",
+        "oauth2TtlInSecs": "3600",
+        "oauth2AllowedScopes": null,
+    });
+    // Azupay enables (and issues the secret) but answers with the odd body
+    env.sandbox.fail_next_enable(
+        1,
+        clientcreds_sandbox::Fault::json(
+            clientcreds_sandbox::http::StatusCode::OK,
+            odd.to_string(),
+        )
+        .after_processing(),
+    );
+    env.create_azupay(
+        "odd",
+        json!([{"secretName": "odd-token", "scopes": ["RestAPI/GET:balance"]}]),
+    )
+    .await;
+    let op = env.start_operator(None);
+    let oac = env.wait_ready("odd").await;
+    let creds = env
+        .secrets()
+        .get("azupay-oauth2-credentials")
+        .await
+        .unwrap();
+    assert_eq!(data(&creds, "client_secret"), AZUPAY_OAUTH2_CLIENT_SECRET);
+    assert_eq!(data(&creds, "token_url"), az.token_url);
+    let status = oac.status.unwrap();
+    assert_eq!(
+        status.allowed_scopes.as_deref().unwrap(),
+        clientcreds_sandbox::AZUPAY_DEFAULT_SCOPES
+    );
+    assert_eq!(status.ttl_seconds, Some(3600));
+    let token = data(&env.token_secret("odd-token").await, "access_token");
+    assert_eq!(call_protected(&az.resource_url, &token).await, 200);
+    assert_eq!(env.sandbox.enable_calls(&az.client_id), 1);
+    op.stop().await;
+    env.assert_no_secret_anywhere(&[AZUPAY_OAUTH2_CLIENT_SECRET.to_owned(), token])
         .await;
 }

@@ -359,7 +359,7 @@ async fn changes_to_referenced_secrets_trigger_a_reconcile_and_metrics_show_it()
     let metrics_addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
     let op = env.start_operator_with(clientcreds_operator::run::Config {
         metrics_addr: Some(metrics_addr),
-        ..Default::default()
+        ..test_config()
     });
     env.create_oac(json!({
         "metadata": {"name": "payu"},
@@ -437,6 +437,21 @@ async fn changes_to_referenced_secrets_trigger_a_reconcile_and_metrics_show_it()
     );
     assert!(text.contains(r#"clientcreds_operator_token_expiry_timestamp_seconds{namespace="app",secret="payu-token"}"#));
     assert!(text.contains("clientcreds_operator_reconcile_duration_seconds_count"));
+    // the middleware's own metrics, bridged (process-wide: other tests of this process add to
+    // them, so only their presence is checked)
+    assert!(
+        text.contains(r#"clientcreds_token_requests_total{result="success"}"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"clientcreds_token_requests_total{result="invalid_client"}"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"clientcreds_token_request_duration_seconds_count{result="success"}"#),
+        "{text}"
+    );
+    assert!(text.trim_end().ends_with("# EOF"), "{text}");
     assert_eq!(get(format!("http://{metrics_addr}/readyz")).await.0, 200);
     assert_eq!(get(format!("http://{metrics_addr}/healthz")).await.0, 200);
     assert!(!text.contains(&token) && !text.contains(&p.client_secret));

@@ -12,6 +12,7 @@ use clientcreds_sandbox::{
     Fault, PAYU_SCOPES, PAYU_SERVER_ERROR, PYNG_SCOPES, Provider, SandboxConfig,
 };
 use jiff::{SignedDuration, Timestamp};
+use kube::api::Api;
 use operator_support::*;
 use serde_json::json;
 
@@ -240,5 +241,278 @@ async fn a_deleted_token_secret_is_written_again() {
     assert_ne!(after, before, "a new token for the new Secret");
     let payu_client = env.sandbox.payu().client_id;
     assert_eq!(env.sandbox.tokens_issued(Provider::Payu, &payu_client), 2);
+    op.stop().await;
+}
+
+/// A token Secret whose writes are refused (an admission policy) for a while: the token issued
+/// first is kept and written once writes pass again; no further token request meanwhile, and
+/// the status shows the write failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_whose_secret_write_fails_is_written_on_retry_without_new_requests() {
+    let env = setup(SandboxConfig::default()).await;
+    let probe = || json!({"metadata": {"name": "denied-probe"}});
+    env.deny_secret_writes(
+        "deny-token-secrets",
+        "!object.metadata.name.startsWith('denied-')",
+        probe(),
+    )
+    .await;
+    let op = env.start_operator(None);
+    payu(&env, "denied", "denied-token").await;
+    let (failing, condition) = env
+        .wait_condition_reason("denied", "TokensIssued", "TokenWriteFailed")
+        .await;
+    assert!(condition.message.contains("denied-token"), "{condition:?}");
+    let st = failing.status.unwrap();
+    assert!(
+        st.tokens[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("refused by deny-token-secrets")
+    );
+    // Let several backoff steps pass while the writes keep failing (2 s, 4 s, then at most
+    // 5 s apart: no token is stored).
+    let events = Api::<k8s_openapi::api::events::v1::Event>::namespaced(env.admin.clone(), &env.ns);
+    clientcreds_e2e::eventually("three failed writes", EVENTUALLY, || {
+        let events = events.clone();
+        async move {
+            let list = events.list(&Default::default()).await.ok()?;
+            let count: i32 = list
+                .items
+                .iter()
+                .filter(|e| e.reason.as_deref() == Some("TokenWriteFailed"))
+                .map(|e| 1 + e.series.as_ref().map_or(0, |s| s.count.max(1) - 1))
+                .sum();
+            (count >= 3).then_some(())
+        }
+    })
+    .await;
+    let client = env.sandbox.payu().client_id;
+    assert_eq!(
+        env.sandbox.tokens_issued(Provider::Payu, &client),
+        1,
+        "one token request, whatever the writes do"
+    );
+    env.allow_secret_writes("deny-token-secrets", probe()).await;
+    env.wait_ready("denied").await;
+    assert_eq!(
+        env.sandbox.tokens_issued(Provider::Payu, &client),
+        1,
+        "the kept token was written"
+    );
+    let secret = env.token_secret("denied-token").await;
+    let expires: Timestamp = data(&secret, "expires_at").parse().unwrap();
+    assert!(expires > Timestamp::now());
+    let status = env.oacs().get("denied").await.unwrap().status.unwrap();
+    assert!(status.tokens[0].last_error.is_none());
+    op.stop().await;
+    env.assert_no_secret_anywhere(&[
+        data(&secret, "access_token"),
+        env.sandbox.payu().client_secret,
+    ])
+    .await;
+}
+
+/// The token endpoint is down from before the refresh point until well after the token has
+/// expired: no bursts near expiry, and once the provider is back the Secret holds a valid
+/// token within seconds (the stored one expired, so attempts are at most 5 s apart).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn after_an_outage_that_outlasts_the_token_a_valid_token_is_back_within_seconds() {
+    let config = SandboxConfig::default().token_lifetime(Provider::Pyng, Duration::from_secs(16));
+    let env = setup(config).await;
+    let pyng = env.sandbox.pyng();
+    env.create_secret(
+        "pyng-credentials",
+        &[
+            ("client_id", &pyng.client_id),
+            ("client_secret", &pyng.client_secret),
+        ],
+    )
+    .await;
+    let op = env.start_operator(None);
+    env.create_oac(json!({
+        "metadata": {"name": "outage"},
+        "spec": {"provider": "pyng", "credentialsSecretRef": {"name": "pyng-credentials"},
+                 "tokenUrl": pyng.token_url, "tokens": [{"secretName": "outage-token", "scopes": [PYNG_SCOPES[0]]}],
+                 "refresh": {"atLifetimeFraction": 0.5}}
+    }))
+    .await;
+    env.wait_ready("outage").await;
+    let first = env.token_secret("outage-token").await;
+    let first_token = data(&first, "access_token");
+    let expires: Timestamp = data(&first, "expires_at").parse().unwrap();
+    // Down before the refresh point (8 s into the 16 s lifetime).
+    env.sandbox.fail_next(
+        Provider::Pyng,
+        1000,
+        Fault::json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            r#"{"error":"temporarily_unavailable"}"#,
+        ),
+    );
+    env.sandbox.clear_requests();
+    // ... until 40 s after the token expired: with the old 5-minute cap the next attempt was
+    // minutes away by then.
+    let back_at = expires + SignedDuration::from_secs(40);
+    let wait = Duration::try_from(back_at.duration_since(Timestamp::now())).unwrap();
+    tokio::time::sleep(wait).await;
+    let (_, condition) = env
+        .wait_condition_reason("outage", "TokensIssued", "TokenRequestFailed")
+        .await;
+    assert_eq!(condition.status, "False");
+    let during = env.sandbox.requests_for(Provider::Pyng).len();
+    env.sandbox.clear_faults();
+    let recovered = std::time::Instant::now();
+    let new_token = env.wait_new_token("outage-token", &first_token).await;
+    let took = recovered.elapsed();
+    eprintln!(
+        "FAST-RECOVERY: a valid token {took:?} after the provider came back ({during} requests during the outage)"
+    );
+    assert!(
+        took <= Duration::from_secs(10),
+        "the provider was back {took:?} before a new token was stored"
+    );
+    let secret = env.token_secret("outage-token").await;
+    let new_expiry: Timestamp = data(&secret, "expires_at").parse().unwrap();
+    assert!(new_expiry > Timestamp::now());
+    assert_eq!(call_protected(&pyng.resource_url, &new_token).await, 200);
+    // bounded: about 8 s + 40 s of outage, attempts 2, 4, then at most 5 s (and at least 1 s)
+    // apart: never once a second
+    assert!(
+        (5..=30).contains(&during),
+        "{during} token requests during a 48 s outage"
+    );
+    op.stop().await;
+    env.assert_no_secret_anywhere(&[first_token, new_token, pyng.client_secret.clone()])
+        .await;
+}
+
+/// A `clientcreds.dev/refresh` request that fails while the stored token is good: retried with
+/// backoff (not dropped after one attempt), shown in the status (`lastError`,
+/// `TokensRefreshed=False`) while the old token keeps serving, and answered once the provider
+/// is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_refresh_request_is_retried_and_shown_while_the_old_token_serves() {
+    let env = setup(SandboxConfig::default()).await;
+    let op = env.start_operator(None);
+    payu(&env, "ondemand", "ondemand-token").await;
+    env.wait_ready("ondemand").await;
+    let old = data(&env.token_secret("ondemand-token").await, "access_token");
+    let client = env.sandbox.payu().client_id;
+    assert_eq!(env.sandbox.tokens_issued(Provider::Payu, &client), 1);
+    env.sandbox.clear_requests();
+    env.sandbox.fail_next(
+        Provider::Payu,
+        2,
+        Fault::json(StatusCode::INTERNAL_SERVER_ERROR, PAYU_SERVER_ERROR),
+    );
+    env.request_refresh("ondemand", "r1").await;
+    let (failing, condition) = env
+        .wait_condition_reason("ondemand", "TokensRefreshed", "TokenRequestFailed")
+        .await;
+    assert_eq!(condition.status, "False");
+    let st = failing.status.unwrap();
+    assert!(
+        st.conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True"),
+        "the old token still serves: {:?}",
+        st.conditions
+    );
+    assert!(
+        st.tokens[0]
+            .last_error
+            .as_deref()
+            .unwrap()
+            .contains("server_error")
+    );
+    assert_ne!(st.last_refresh_request.as_deref(), Some("r1"));
+    // retried until it succeeds: two failures, then the new token
+    let new = env.wait_new_token("ondemand-token", &old).await;
+    assert_ne!(new, old);
+    let ready = env
+        .wait_condition("ondemand", "TokensRefreshed", "True")
+        .await;
+    assert_eq!(
+        ready.status.unwrap().last_refresh_request.as_deref(),
+        Some("r1")
+    );
+    assert_eq!(
+        env.sandbox.requests_for(Provider::Payu).len(),
+        3,
+        "two failures, one success: retried with backoff, no more"
+    );
+    op.stop().await;
+    env.assert_no_secret_anywhere(&[old, new, env.sandbox.payu().client_secret])
+        .await;
+}
+
+/// A token endpoint that echoes the client secret in `error_description`: the status, the
+/// events and the logs show the error without the secret.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_echoed_client_secret_is_not_shown_in_status_events_or_logs() {
+    let env = setup(SandboxConfig::default()).await;
+    let p = env.sandbox.payu();
+    let body = json!({
+        "error": "invalid_client",
+        "error_description": format!("client_secret {} is wrong", p.client_secret),
+    });
+    env.sandbox.fail_next(
+        Provider::Payu,
+        1,
+        Fault::json(StatusCode::UNAUTHORIZED, body.to_string()),
+    );
+    let op = env.start_operator(None);
+    payu(&env, "echo", "echo-token").await;
+    let (failing, _) = env
+        .wait_condition_reason("echo", "TokensIssued", "TokenRequestFailed")
+        .await;
+    let error = failing.status.unwrap().tokens[0]
+        .last_error
+        .clone()
+        .unwrap();
+    assert!(
+        error.contains("client_secret [redacted] is wrong"),
+        "{error}"
+    );
+    env.wait_event("TokenRequestFailed").await;
+    op.stop().await;
+    env.assert_no_secret_anywhere(std::slice::from_ref(&p.client_secret))
+        .await;
+}
+
+/// A provider that says its token lives `1e12` seconds: the token counts as living one year
+/// (stored, refreshed half-way), not as expiring now — no refetch loop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_absurd_lifetime_is_clamped_to_a_year_and_not_refetched() {
+    let env = setup(SandboxConfig::default()).await;
+    env.sandbox.fail_next(
+        Provider::Payu,
+        1,
+        Fault::json(
+            StatusCode::OK,
+            r#"{"access_token":"absurd-lifetime-token","token_type":"Bearer","expires_in":1e12}"#,
+        ),
+    );
+    let op = env.start_operator(None);
+    let before = Timestamp::now();
+    payu(&env, "absurd", "absurd-token").await;
+    env.wait_ready("absurd").await;
+    let secret = env.token_secret("absurd-token").await;
+    let expires: Timestamp = data(&secret, "expires_at").parse().unwrap();
+    let year = SignedDuration::from_secs(365 * 86_400);
+    assert!(
+        expires >= before + year && expires <= Timestamp::now() + year,
+        "expires at {expires}"
+    );
+    let refresh = annotation(&secret, "clientcreds.dev/refresh-at");
+    assert!(refresh >= before + year / 3, "refresh at {refresh}");
+    // A new object reconciled after it proves the controller has moved on; still one request
+    // for "absurd".
+    payu(&env, "after", "after-token").await;
+    env.wait_ready("after").await;
+    let absurd = env.sandbox.requests_for(Provider::Payu).len();
+    assert_eq!(absurd, 2, "one request each for absurd and after");
     op.stop().await;
 }

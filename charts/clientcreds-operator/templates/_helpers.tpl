@@ -93,3 +93,17 @@ Name of the leader-election Role and RoleBinding.
 {{- define "clientcreds-operator.leaderElectionName" -}}
 {{- printf "%s-leader-election" (include "clientcreds-operator.fullname" . | trunc 47 | trimSuffix "-") }}
 {{- end }}
+
+{{/*
+The namespaces the operator watches, as a JSON list: `watchNamespaces`, or with
+`rbac.scope: namespace` and no list the release namespace; empty: every namespace.
+*/}}
+{{- define "clientcreds-operator.watchNamespaces" -}}
+{{- if .Values.watchNamespaces -}}
+{{- toJson .Values.watchNamespaces -}}
+{{- else if eq .Values.rbac.scope "namespace" -}}
+{{- toJson (list .Release.Namespace) -}}
+{{- else -}}
+[]
+{{- end -}}
+{{- end }}

@@ -33,9 +33,11 @@ impl BearerLayer {
 }
 
 impl<P> BearerLayer<P> {
-    /// Attach tokens only to requests for these hosts (`host` or `host:port`); requests to
-    /// other hosts pass through unchanged, without a token. Fails on an entry that is not a
-    /// host, or on an empty list.
+    /// Attach tokens only to requests for these hosts (`host` or `host:port`: https only, and
+    /// http for a loopback host; `http://host[:port]` to allow plain http — see
+    /// [`HostAllowList`](super::HostAllowList)); requests to other hosts, or over another
+    /// scheme, pass through unchanged, without a token. Fails on an entry that is not a host,
+    /// or on an empty list.
     ///
     /// The host is read from the request URI, else from its `Host` header; a request with
     /// neither gets no token. A tonic `Channel` adds the origin *inside* the channel, so a layer

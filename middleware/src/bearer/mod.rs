@@ -16,8 +16,9 @@
 //! - A token error reaches the caller as [`BearerError::Token`]; a request is never sent
 //!   without its token. Errors of the inner service are [`BearerError::Service`].
 //! - **Host allow-list** (optional, [`BearerLayer::allow_hosts`]): a request to a host that is
-//!   not on the list is passed through **unchanged, without a token** (so one client can also
-//!   talk to other hosts); the token never goes there.
+//!   not on the list, or that would carry the token in clear text (`http://` to a host not
+//!   listed as such and not loopback), is passed through **unchanged, without a token** (so
+//!   one client can also talk to other hosts); the token never goes there.
 //! - **401 policy** (optional, [`BearerLayer::on_unauthorized`]): [`PassThrough`] (default)
 //!   returns a 401 as it is; [`InvalidateToken`] drops the token that was used (not a newer
 //!   one) so that the next request gets a new one; [`ReplayOnce`] also sends the request again,

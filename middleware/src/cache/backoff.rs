@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use backon::{BackoffBuilder, ExponentialBackoff};
+use std::hash::{BuildHasher, RandomState};
+
 use tokio::time::Instant;
 
 use super::config::CacheConfig;
@@ -20,11 +21,32 @@ pub(super) fn later(now: Instant, by: Duration) -> Instant {
         .unwrap_or(now)
 }
 
+/// Jitter samples in `[0, 1)`: SplitMix64, seeded from [`CacheConfig::jitter_seed`] or from
+/// the process's random hasher keys (jitter needs spread, not secrecy).
+struct Jitter(u64);
+
+impl Jitter {
+    fn new(seed: Option<u64>) -> Jitter {
+        Jitter(seed.unwrap_or_else(|| RandomState::new().hash_one(0x5eed_u64)))
+    }
+
+    fn sample(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
 /// The failures since the last successful fetch.
 #[derive(Default)]
 pub(super) struct Failures {
-    /// The backoff of the current run of failures.
-    backoff: Option<ExponentialBackoff>,
+    /// Consecutive failed fetches.
+    count: u32,
+    /// The jitter source, made at the first failure.
+    jitter: Option<Jitter>,
     /// No new fetch starts before this instant.
     not_before: Option<Instant>,
     /// The error of the last fetch, while a backoff runs.
@@ -37,15 +59,24 @@ impl Failures {
         *self = Failures::default();
     }
 
-    /// Records a failed fetch at `now`: returns the delay before the next attempt and the
-    /// instant it is due.
+    /// Records a failed fetch at `now`, with `remaining` the lifetime left of the token in
+    /// service (`None`: none is valid): returns the delay before the next attempt (by the
+    /// [`RefreshPolicy`](crate::refresh::RefreshPolicy)) and the instant it is due.
     pub(super) fn record(
         &mut self,
         config: &CacheConfig,
         error: &Error,
+        remaining: Option<Duration>,
         now: Instant,
     ) -> (Duration, Instant) {
-        let delay = self.delay_after(config, error);
+        self.count = self.count.saturating_add(1);
+        let sample = self
+            .jitter
+            .get_or_insert_with(|| Jitter::new(config.jitter_seed))
+            .sample();
+        let delay = config
+            .policy
+            .retry_delay_after(error, self.count, remaining, sample);
         let retry_at = later(now, delay);
         self.not_before = Some(retry_at);
         self.last_error = Some(error.clone());
@@ -66,20 +97,6 @@ impl Failures {
     pub(super) fn last_error(&self) -> Option<&Error> {
         self.last_error.as_ref()
     }
-
-    /// The delay before the next attempt after `error`.
-    fn delay_after(&mut self, config: &CacheConfig, error: &Error) -> Duration {
-        let base = if error.is_retryable() {
-            self.backoff
-                .get_or_insert_with(|| config.backoff_builder().build())
-                .next()
-                .unwrap_or(config.max_backoff)
-        } else {
-            config.rejected_backoff
-        };
-        // `retry_after` is capped at MAX_RETRY_AFTER by `Error::retry_after`.
-        base.max(error.retry_after().unwrap_or_default())
-    }
 }
 
 #[cfg(test)]
@@ -94,5 +111,16 @@ mod tests {
             now + Duration::from_secs(5)
         );
         assert!(later(now, Duration::MAX) >= now + FAR_FUTURE);
+    }
+
+    #[test]
+    fn jitter_samples_are_in_range_and_seeded() {
+        let mut a = Jitter::new(Some(7));
+        let mut b = Jitter::new(Some(7));
+        for _ in 0..1000 {
+            let x = a.sample();
+            assert!((0.0..1.0).contains(&x), "{x}");
+            assert_eq!(x.to_bits(), b.sample().to_bits());
+        }
     }
 }

@@ -1,80 +1,14 @@
-//! How a cache refreshes and backs off: [`RefreshAt`] and [`CacheConfig`], validated once.
+//! How a cache refreshes and backs off: [`CacheConfig`] around the shared
+//! [`RefreshPolicy`], validated once.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use backon::ExponentialBuilder;
-use tokio::time::Instant;
-
 use crate::Error;
+use crate::refresh::{RefreshAt, RefreshPolicy};
 
-/// When a cached token is refreshed, relative to its remaining lifetime at the time it arrived.
-///
-/// Whatever is configured, a token is refreshed no earlier than half-way through its lifetime
-/// for [`RefreshAt::BeforeExpiry`] (the margin is capped at half the lifetime, so a margin
-/// larger than the lifetime cannot cause a refresh loop), and never after it expires.
-#[derive(Debug, Clone, Copy, PartialEq)]
-#[non_exhaustive]
-pub enum RefreshAt {
-    /// Refresh when this much of the lifetime is left (capped at half the lifetime).
-    /// The default is 60 seconds.
-    BeforeExpiry(Duration),
-    /// Refresh after this fraction of the lifetime, in `(0, 1]`.
-    LifetimeFraction(f64),
-    /// Fetch again after this interval (or at expiry, when that is sooner). Used for sources
-    /// that are cheap to re-read, such as a mounted token directory.
-    Interval(Duration),
-}
-
-impl Default for RefreshAt {
-    fn default() -> Self {
-        RefreshAt::BeforeExpiry(Duration::from_secs(60))
-    }
-}
-
-impl RefreshAt {
-    /// The instant at which a token that is valid until `valid_until` should be refreshed:
-    /// never before `now`, never after `valid_until`.
-    ///
-    /// Total for any value: a lifetime fraction outside `(0, 1]` is clamped to `[0, 1]`, and NaN
-    /// counts as 1 (caches refuse such a configuration: see [`CacheConfig`]).
-    pub fn refresh_point(&self, now: Instant, valid_until: Instant) -> Instant {
-        let remaining = valid_until.saturating_duration_since(now);
-        let after = match *self {
-            RefreshAt::BeforeExpiry(margin) => remaining - margin.min(remaining / 2),
-            RefreshAt::LifetimeFraction(fraction) => {
-                let fraction = if fraction.is_nan() {
-                    1.0
-                } else {
-                    fraction.clamp(0.0, 1.0)
-                };
-                Duration::try_from_secs_f64(remaining.as_secs_f64() * fraction)
-                    .map_or(remaining, |after| after.min(remaining))
-            }
-            RefreshAt::Interval(interval) => interval.min(remaining),
-        };
-        now.checked_add(after).unwrap_or(valid_until).max(now)
-    }
-
-    fn validate(&self) -> Result<(), Error> {
-        match *self {
-            RefreshAt::LifetimeFraction(f) if !(f > 0.0 && f <= 1.0) => Err(Error::Config {
-                field: "refresh_at",
-                message: format!(
-                    "the lifetime fraction must be greater than 0 and at most 1 (got {f}); \
-                     use e.g. RefreshAt::LifetimeFraction(0.8)"
-                ),
-            }),
-            RefreshAt::Interval(d) if d.is_zero() => Err(Error::Config {
-                field: "refresh_at",
-                message: "the refresh interval must be greater than zero".into(),
-            }),
-            _ => Ok(()),
-        }
-    }
-}
-
-/// How a [`TokenCache`](super::TokenCache) refreshes and backs off.
+/// How a [`TokenCache`](super::TokenCache) refreshes and backs off: the shared
+/// [`RefreshPolicy`] (its builder methods are mirrored here), plus what only a cache has.
 ///
 /// ```
 /// use std::time::Duration;
@@ -88,11 +22,9 @@ impl RefreshAt {
 /// ```
 #[derive(Debug, Clone)]
 pub struct CacheConfig {
-    pub(super) refresh: RefreshAt,
-    pub(super) min_backoff: Duration,
-    pub(super) max_backoff: Duration,
-    pub(super) rejected_backoff: Duration,
+    pub(super) policy: RefreshPolicy,
     pub(super) invalidate_cooldown: Duration,
+    pub(super) wait_timeout: Option<Duration>,
     pub(super) jitter_seed: Option<u64>,
     pub(super) name: Arc<str>,
 }
@@ -100,11 +32,9 @@ pub struct CacheConfig {
 impl Default for CacheConfig {
     fn default() -> Self {
         CacheConfig {
-            refresh: RefreshAt::default(),
-            min_backoff: Duration::from_secs(1),
-            max_backoff: Duration::from_secs(60),
-            rejected_backoff: Duration::from_secs(300),
+            policy: RefreshPolicy::default(),
             invalidate_cooldown: Duration::from_secs(10),
+            wait_timeout: None,
             jitter_seed: None,
             name: Arc::from("default"),
         }
@@ -112,29 +42,53 @@ impl Default for CacheConfig {
 }
 
 impl CacheConfig {
+    /// The whole refresh and backoff policy (replaces what the methods below set).
+    pub fn policy(mut self, policy: RefreshPolicy) -> Self {
+        self.policy = policy;
+        self
+    }
+
+    /// The refresh and backoff policy in force.
+    pub fn refresh_policy(&self) -> &RefreshPolicy {
+        &self.policy
+    }
+
     /// When tokens are refreshed (default: 60 s before expiry, at most half the lifetime).
     pub fn refresh_at(mut self, refresh: RefreshAt) -> Self {
-        self.refresh = refresh;
+        self.policy = self.policy.refresh_at(refresh);
         self
     }
 
     /// The configured refresh point.
     pub fn refresh(&self) -> RefreshAt {
-        self.refresh
+        self.policy.refresh()
     }
 
     /// The first and the largest delay of the exponential backoff after retryable failures
-    /// (default 1 s and 60 s). Each delay gets a random jitter of up to its own length.
+    /// (default 1 s and 60 s); see [`RefreshPolicy`] for the jitter and the bounds.
     pub fn backoff(mut self, min: Duration, max: Duration) -> Self {
-        self.min_backoff = min;
-        self.max_backoff = max;
+        self.policy = self.policy.backoff(min, max);
+        self
+    }
+
+    /// The shortest time between two fetches (default 1 s): see
+    /// [`RefreshPolicy::min_interval`].
+    pub fn min_interval(mut self, interval: Duration) -> Self {
+        self.policy = self.policy.min_interval(interval);
+        self
+    }
+
+    /// The longest delay between retryable attempts once no valid token is cached (default
+    /// 5 s): see [`RefreshPolicy::expired_backoff`].
+    pub fn expired_backoff(mut self, delay: Duration) -> Self {
+        self.policy = self.policy.expired_backoff(delay);
         self
     }
 
     /// The delay after a failure that will not go away by asking again (`invalid_client`,
     /// `access_denied`, bad configuration …; see [`Error::is_retryable`]). Default five minutes.
     pub fn rejected_backoff(mut self, delay: Duration) -> Self {
-        self.rejected_backoff = delay;
+        self.policy = self.policy.rejected_backoff(delay);
         self
     }
 
@@ -144,6 +98,15 @@ impl CacheConfig {
     /// request — some providers terminate clients that request too many tokens.
     pub fn invalidate_cooldown(mut self, cooldown: Duration) -> Self {
         self.invalidate_cooldown = cooldown;
+        self
+    }
+
+    /// The longest a caller without a valid token waits for the token request in flight
+    /// (default: no deadline of its own — as long as the request, which the
+    /// [`HttpClient`](crate::HttpClient)'s timeout bounds). A caller that waits longer gets
+    /// [`Error::WaitTimedOut`]; the request goes on, and its token serves the next callers.
+    pub fn wait_timeout(mut self, deadline: Duration) -> Self {
+        self.wait_timeout = Some(deadline);
         self
     }
 
@@ -161,37 +124,22 @@ impl CacheConfig {
     }
 
     pub(crate) fn validate(&self) -> Result<(), Error> {
-        self.refresh.validate()?;
-        if self.min_backoff.is_zero() || self.min_backoff > self.max_backoff {
+        if self.wait_timeout.is_some_and(|d| d.is_zero()) {
             return Err(Error::Config {
-                field: "backoff",
-                message: format!(
-                    "the minimum backoff must be greater than zero and at most the maximum \
-                     (got {:?} and {:?})",
-                    self.min_backoff, self.max_backoff
-                ),
+                field: "wait_timeout",
+                message: "a zero deadline would fail every caller that has to wait for a \
+                          token; use e.g. 5 s"
+                    .into(),
             });
         }
-        Ok(())
-    }
-
-    pub(super) fn backoff_builder(&self) -> ExponentialBuilder {
-        let builder = ExponentialBuilder::default()
-            .with_min_delay(self.min_backoff)
-            .with_max_delay(self.max_backoff)
-            .with_factor(2.0)
-            .without_max_times()
-            .with_jitter();
-        match self.jitter_seed {
-            Some(seed) => builder.with_jitter_seed(seed),
-            None => builder,
-        }
+        self.policy.validate()
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use tokio::time::Instant;
 
     fn at(base: Instant, secs: u64) -> Instant {
         base + Duration::from_secs(secs)

@@ -19,6 +19,18 @@ use crate::{Error, Token};
 /// The result of one fetch, shared by every caller that waited for it.
 pub(super) type Flight = Shared<BoxFuture<'static, Result<Arc<Token>, Error>>>;
 
+/// Waits for `flight`, at most `deadline` (`None`: until it ends; it is bounded by the token
+/// request's own timeout). A caller that gives up gets [`Error::WaitTimedOut`]; the fetch goes
+/// on for the others.
+pub(super) async fn wait(flight: Flight, deadline: Option<Duration>) -> Result<Arc<Token>, Error> {
+    match deadline {
+        None => flight.await,
+        Some(waited) => tokio::time::timeout(waited, flight)
+            .await
+            .unwrap_or(Err(Error::WaitTimedOut { waited })),
+    }
+}
+
 /// Where a fetch task reports to.
 pub(super) trait Recorder: Send + Sync + 'static {
     /// Records the outcome of a fetch (on the fetch task) and returns what its waiters get.

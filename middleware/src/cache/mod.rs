@@ -20,12 +20,14 @@
 //!   keeps being served until the new one arrives. An idle cache keeps its token fresh; the timer
 //!   holds only a weak reference, so dropping the cache stops it.
 //! - **Failures.** A failed refresh keeps the still-valid token in service and schedules the next
-//!   attempt with exponential backoff and jitter ([`backon`]); a server's `retry_after` is a lower
-//!   bound for that delay, itself capped at [`MAX_RETRY_AFTER`](crate::error::MAX_RETRY_AFTER)
-//!   (one hour). An error that repeats until a person changes something
-//!   ([`Error::is_retryable`] is `false`, e.g. `invalid_client`) waits
-//!   [`CacheConfig::rejected_backoff`] (five minutes by default) instead. While a backoff runs,
-//!   callers that have no valid token get the last error at once instead of a new token request.
+//!   attempt by the shared [`RefreshPolicy`] (exponential backoff with jitter, below half the
+//!   remaining lifetime, at most 5 s apart once no valid token is left, at least 1 s apart); a
+//!   server's `retry_after` is a lower bound for that delay, itself capped at
+//!   [`MAX_RETRY_AFTER`](crate::error::MAX_RETRY_AFTER) (one hour). An error that repeats until
+//!   a person changes something ([`Error::is_retryable`] is `false`, e.g. `invalid_client`)
+//!   waits [`CacheConfig::rejected_backoff`] (five minutes by default) instead. While a backoff
+//!   runs, callers that have no valid token get the last error at once instead of a new token
+//!   request.
 //!
 //! ```
 //! use std::time::Duration;
@@ -74,8 +76,9 @@ use self::fresh::Current;
 use crate::telemetry::CacheMetrics;
 use crate::{Error, Token};
 
-pub use self::config::{CacheConfig, RefreshAt};
+pub use self::config::CacheConfig;
 pub use self::fresh::FreshAuthorization;
+pub use crate::refresh::{RefreshAt, RefreshPolicy};
 
 /// The function a [`TokenCache`] calls to get a new token.
 type FetchFn = dyn Fn() -> futures::future::BoxFuture<'static, Result<Token, Error>> + Send + Sync;
@@ -152,7 +155,7 @@ impl fmt::Debug for TokenCache {
         f.debug_struct("TokenCache")
             .field("name", &self.inner.config.name)
             .field("token", &current.as_ref().map(|e| &e.token))
-            .field("refresh", &self.inner.config.refresh)
+            .field("refresh", &self.inner.config.policy.refresh())
             .field("in_flight", &self.inner.in_flight.load(Ordering::Relaxed))
             .finish_non_exhaustive()
     }
@@ -280,7 +283,9 @@ impl TokenCache {
     ///
     /// The returned future owns everything it needs (`'static`). Dropping it does not cancel
     /// the fetch, which other callers may be waiting for. While a backoff after a failed fetch
-    /// runs and no valid token is cached, it resolves at once to the last error.
+    /// runs and no valid token is cached, it resolves at once to the last error. A caller that
+    /// waits for a fetch longer than [`CacheConfig::wait_timeout`] gets
+    /// [`Error::WaitTimedOut`] (the fetch goes on).
     pub fn token(&self) -> impl Future<Output = Result<Arc<Token>, Error>> + Send + 'static {
         // Inside a runtime, join or start the fetch now, so that the caller is counted as
         // waiting from this call on; outside one (`runtime.block_on(cache.token())`), on the
@@ -289,11 +294,12 @@ impl TokenCache {
             .is_ok()
             .then(|| self.step());
         let this = self.clone();
+        let deadline = self.inner.config.wait_timeout;
         async move {
             match early.unwrap_or_else(|| this.step()) {
                 Ok(token) => Ok(token),
                 Err(Step::Failed(error)) => Err(error),
-                Err(Step::Wait(flight)) => flight.await,
+                Err(Step::Wait(flight)) => flight::wait(flight, deadline).await,
             }
         }
     }
@@ -456,7 +462,12 @@ impl Recorder for Inner {
         let outcome = match result {
             Ok(token) => {
                 let token = Arc::new(token);
-                let refresh_at = self.config.refresh.refresh_point(now, token.valid_until());
+                // No jitter: one cache is one key, there is no herd to spread.
+                let delay = self
+                    .config
+                    .policy
+                    .refresh_delay(token.remaining_at(now), 0.0);
+                let refresh_at = backoff::later(now, delay).min(token.valid_until()).max(now);
                 self.store(Arc::clone(&token), refresh_at, now);
                 state.failures.clear();
                 tracing::debug!(
@@ -469,9 +480,13 @@ impl Recorder for Inner {
             }
             Err(error) => {
                 self.metrics.failure(&error);
-                let (delay, retry_at) = state.failures.record(&self.config, &error, now);
-                // Keep serving a still-valid token; its next refresh attempt waits for the backoff.
                 let current = self.current.load_full();
+                let remaining = current
+                    .as_ref()
+                    .map(|entry| entry.token.remaining_at(now))
+                    .filter(|remaining| !remaining.is_zero());
+                let (delay, retry_at) = state.failures.record(&self.config, &error, remaining, now);
+                // Keep serving a still-valid token; its next refresh attempt waits for the backoff.
                 if let Some(entry) = current
                     && entry.token.is_valid_at(now)
                 {

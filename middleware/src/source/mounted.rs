@@ -112,6 +112,8 @@ impl MountedToken {
         let config = CacheConfig::default()
             .refresh_at(RefreshAt::Interval(interval))
             .backoff(Duration::from_secs(1), interval.max(Duration::from_secs(1)))
+            // Re-reading a file costs no provider anything: the interval may be short.
+            .min_interval(interval.min(Duration::from_secs(1)))
             .name(format!("mounted:{}", dir.display()));
         Ok(MountedToken {
             dir,

@@ -1,5 +1,7 @@
 //! Azupay's enable and details endpoints (`{endpoint}/client/{clientId}/oauth2`).
 
+use std::time::Duration;
+
 use bytes::Bytes;
 use clientcreds::{AzupayConnectionDetails, HttpClient};
 use http::{Method, Request, StatusCode, header};
@@ -53,6 +55,18 @@ impl AzupayError {
             _ => false,
         }
     }
+    /// This error with `api_key` cut out of Azupay's message, in case it echoed it (see
+    /// [`clientcreds::redact`]).
+    fn without(self, api_key: &SecretString) -> Self {
+        match self {
+            Self::Status { status, message } => Self::Status {
+                status,
+                message: clientcreds::redact::scrub(&message, &[api_key.expose_secret()]),
+            },
+            other => other,
+        }
+    }
+
     /// The reason of the conditions and events about it.
     pub fn reason(&self) -> Reason {
         match self {
@@ -71,12 +85,34 @@ impl AzupayError {
 #[derive(Clone, Debug)]
 pub struct AzupayClient {
     http: HttpClient,
+    enable_timeout: Duration,
 }
 
+/// How long the enable call may take (at least; a longer request timeout of the HTTP client
+/// wins). Longer than a token request's: a slow enable that succeeds has issued the one-time
+/// secret, and giving up on its answer would lose it.
+pub const ENABLE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// What Azupay's details call answers when OAuth 2.0 is not enabled for the client: HTTP 404
+/// with this in its JSON `message`. Any other 404 (an unknown `clientId`, a wrong endpoint
+/// path, a proxy's page) is an error, never "not enabled": enable is called only on this answer.
+pub const NOT_ENABLED_MESSAGE: &str = "not enabled";
+
 impl AzupayClient {
-    /// A client over `http`.
+    /// A client over `http`; the enable call gets [`ENABLE_TIMEOUT`] (or `http`'s timeout if
+    /// longer).
     pub fn new(http: HttpClient) -> Self {
-        Self { http }
+        let enable_timeout = ENABLE_TIMEOUT.max(http.timeout());
+        Self {
+            http,
+            enable_timeout,
+        }
+    }
+
+    /// Sets the enable call's timeout.
+    pub fn enable_timeout(mut self, timeout: Duration) -> Self {
+        self.enable_timeout = timeout;
+        self
     }
 
     fn url(endpoint: &str, client_id: &str) -> Result<String, AzupayError> {
@@ -90,6 +126,7 @@ impl AzupayClient {
 
     async fn call(
         &self,
+        http: &HttpClient,
         method: Method,
         endpoint: &str,
         client_id: &str,
@@ -113,11 +150,7 @@ impl AzupayClient {
         let request = builder
             .body(Full::new(body))
             .map_err(|e| AzupayError::Url(e.to_string()))?;
-        let response = self
-            .http
-            .send(request)
-            .await
-            .map_err(AzupayError::Transport)?;
+        let response = http.send(request).await.map_err(AzupayError::Transport)?;
         Ok((response.status(), response.into_body()))
     }
 
@@ -144,22 +177,37 @@ impl AzupayClient {
         client_id: &str,
         api_key: &SecretString,
     ) -> Result<(AzupayConnectionDetails, SecretString), AzupayError> {
+        let http = self.http.with_timeout(self.enable_timeout);
         let (status, body) = self
-            .call(Method::POST, endpoint, client_id, api_key)
+            .call(&http, Method::POST, endpoint, client_id, api_key)
             .await?;
         if status == StatusCode::CONFLICT {
             return Err(AzupayError::AlreadyEnabled);
         }
         if !status.is_success() {
-            return Err(Self::error(status, &body));
+            return Err(Self::error(status, &body).without(api_key));
         }
-        let mut details: AzupayConnectionDetails = serde_json::from_slice(&body).map_err(|e| {
-            AzupayError::InvalidResponse(format!("enable answer: {}", e.classify_name()))
-        })?;
+        // The secret first: whatever else the answer lacks, it is never dropped for it.
+        let mut details = Self::enable_answer(&body)?;
         let secret = details.take_client_secret().ok_or_else(|| {
             AzupayError::InvalidResponse("the enable answer has no oauth2ClientSecret".into())
         })?;
+        // What the answer lacked, the details call may know (it never returns the secret).
+        if (details.oauth2_client_id.is_empty()
+            || details.oauth2_token_url.is_empty()
+            || details.oauth2_allowed_scopes.is_empty())
+            && let Ok(Some(known)) = self.details(endpoint, client_id, api_key).await
+        {
+            fill_in(&mut details, known);
+        }
         Ok((details, secret))
+    }
+
+    /// Reads the enable answer as leniently as it can: it carries the one-time secret.
+    fn enable_answer(body: &[u8]) -> Result<AzupayConnectionDetails, AzupayError> {
+        serde_json::from_slice(body).map_err(|e| {
+            AzupayError::InvalidResponse(format!("enable answer: {}", e.classify_name()))
+        })
     }
 
     /// `GET {endpoint}/client/{clientId}/oauth2`: the connection details, or `None` when OAuth 2.0
@@ -170,12 +218,14 @@ impl AzupayClient {
         client_id: &str,
         api_key: &SecretString,
     ) -> Result<Option<AzupayConnectionDetails>, AzupayError> {
-        let (status, body) = self.call(Method::GET, endpoint, client_id, api_key).await?;
-        if status == StatusCode::NOT_FOUND {
+        let (status, body) = self
+            .call(&self.http, Method::GET, endpoint, client_id, api_key)
+            .await?;
+        if status == StatusCode::NOT_FOUND && Self::says_not_enabled(&body) {
             return Ok(None);
         }
         if !status.is_success() {
-            return Err(Self::error(status, &body));
+            return Err(Self::error(status, &body).without(api_key));
         }
         let mut details: AzupayConnectionDetails = serde_json::from_slice(&body).map_err(|e| {
             AzupayError::InvalidResponse(format!("details answer: {}", e.classify_name()))
@@ -183,6 +233,32 @@ impl AzupayClient {
         // never keep a secret the details call should not have returned
         drop(details.take_client_secret());
         Ok(Some(details))
+    }
+}
+
+impl AzupayClient {
+    /// Whether a 404 body is Azupay's "OAuth 2.0 is not enabled" answer.
+    fn says_not_enabled(body: &[u8]) -> bool {
+        serde_json::from_slice::<serde_json::Value>(body)
+            .ok()
+            .and_then(|v| v.get("message")?.as_str().map(str::to_ascii_lowercase))
+            .is_some_and(|m| m.contains(NOT_ENABLED_MESSAGE))
+    }
+}
+
+/// Completes an enable answer's missing fields from a details answer.
+fn fill_in(details: &mut AzupayConnectionDetails, known: AzupayConnectionDetails) {
+    if details.oauth2_client_id.is_empty() {
+        details.oauth2_client_id = known.oauth2_client_id;
+    }
+    if details.oauth2_token_url.is_empty() {
+        details.oauth2_token_url = known.oauth2_token_url;
+    }
+    if details.oauth2_allowed_scopes.is_empty() {
+        details.oauth2_allowed_scopes = known.oauth2_allowed_scopes;
+    }
+    if details.oauth2_ttl_in_secs.is_none() {
+        details.oauth2_ttl_in_secs = known.oauth2_ttl_in_secs;
     }
 }
 
@@ -215,6 +291,66 @@ mod tests {
     }
 
     #[test]
+    fn only_azupays_not_enabled_answer_means_not_enabled() {
+        let cases: [(&[u8], bool); 6] = [
+            (
+                br#"{"message":"OAuth 2.0 is not enabled for this client"}"#,
+                true,
+            ),
+            (br#"{"message":"unknown clientId"}"#, false),
+            (b"<html>404 Not Found</html>", false),
+            (b"", false),
+            (br#"{"error":"not enabled"}"#, false),
+            (br#"{"message":5}"#, false),
+        ];
+        for (body, want) in cases {
+            assert_eq!(
+                AzupayClient::says_not_enabled(body),
+                want,
+                "{}",
+                String::from_utf8_lossy(body)
+            );
+        }
+    }
+
+    #[test]
+    fn an_incomplete_enable_answer_keeps_its_secret_and_is_filled_in() {
+        let mut d = AzupayClient::enable_answer(
+            br#"{"oauth2ClientSecret":"one-time-secret","oauth2AllowedScopes":null,"oauth2TtlInSecs":"60"}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            d.take_client_secret().unwrap().expose_secret(),
+            "one-time-secret"
+        );
+        let known: AzupayConnectionDetails = serde_json::from_str(
+            r#"{"oauth2ClientId":"id","oauth2TokenUrl":"https://t","oauth2AllowedScopes":["a"],"oauth2TtlInSecs":3600}"#,
+        )
+        .unwrap();
+        fill_in(&mut d, known);
+        assert_eq!(d.oauth2_client_id, "id");
+        assert_eq!(d.oauth2_token_url, "https://t");
+        assert_eq!(d.oauth2_allowed_scopes, ["a"]);
+        assert_eq!(
+            d.oauth2_ttl_in_secs,
+            Some(60),
+            "the enable answer's own value stays"
+        );
+        assert!(AzupayClient::enable_answer(b"not json").is_err());
+    }
+
+    #[test]
+    fn the_enable_call_waits_longer_than_a_token_request() {
+        let http = HttpClient::new();
+        assert!(AzupayClient::new(http.clone()).enable_timeout > http.timeout());
+        let long = http.with_timeout(Duration::from_secs(600));
+        assert_eq!(
+            AzupayClient::new(long).enable_timeout,
+            Duration::from_secs(600)
+        );
+    }
+
+    #[test]
     fn errors_classify_and_hide_nothing_secret() {
         let e = AzupayClient::error(StatusCode::UNAUTHORIZED, b"{}");
         assert_eq!(e.reason(), Reason::ApiKeyRejected);
@@ -222,5 +358,16 @@ mod tests {
         let e = AzupayClient::error(StatusCode::BAD_GATEWAY, br#"{"message":"upstream"}"#);
         assert!(e.is_retryable());
         assert!(e.to_string().contains("upstream"));
+        // an echoed API key is cut out of Azupay's message
+        let key = SecretString::from("SECR_MYBUSINESSID_k3y");
+        let e = AzupayClient::error(
+            StatusCode::BAD_REQUEST,
+            br#"{"message":"key SECR_MYBUSINESSID_k3y is not valid"}"#,
+        )
+        .without(&key);
+        assert_eq!(
+            e.to_string(),
+            "Azupay answered HTTP 400 Bad Request: key [redacted] is not valid"
+        );
     }
 }

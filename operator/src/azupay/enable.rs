@@ -18,7 +18,7 @@
 //! use clientcreds_operator::azupay::enable::{next_step, EnableStep};
 //!
 //! // nothing stored, no mark: mark first, then ask the details endpoint, then enable
-//! assert_eq!(next_step(None, false), EnableStep::MarkPending);
+//! assert_eq!(next_step(None, false, false), EnableStep::MarkPending);
 //! ```
 
 use std::time::Duration;
@@ -92,13 +92,25 @@ pub enum EnableStep {
     /// A mark but no secret (an earlier attempt did not finish, or this process already called
     /// enable): ask the details endpoint before anything else.
     CheckDetails,
+    /// A Secret of that name exists without a stored secret and was not made by the operator
+    /// for this OAuthClient: it is never marked, written or adopted (`SecretConflict`).
+    Conflict,
 }
 
-/// Decides the next step from the credentials Secret (if it exists) and whether this process
-/// has already called enable for this OAuthClient.
-pub fn next_step(credentials: Option<&Secret>, called_enable_in_this_process: bool) -> EnableStep {
+/// Decides the next step from the credentials Secret (if it exists), whether that Secret is the
+/// operator's own for this OAuthClient ([`secrets::is_managed`]; ignored without a Secret) and
+/// whether this process has already called enable for this OAuthClient.
+///
+/// A Secret someone else made is only ever read: when it holds `client_id` and `client_secret`
+/// (stored by an admin) they are used; otherwise it is a conflict, whatever its annotations say.
+pub fn next_step(
+    credentials: Option<&Secret>,
+    managed: bool,
+    called_enable_in_this_process: bool,
+) -> EnableStep {
     match credentials {
         Some(s) if stored_credentials(s).is_some() => EnableStep::UseStored,
+        Some(_) if !managed => EnableStep::Conflict,
         Some(s) if is_pending(s) => EnableStep::CheckDetails,
         _ if called_enable_in_this_process => EnableStep::CheckDetails,
         _ => EnableStep::MarkPending,
@@ -255,6 +267,22 @@ impl Flow<'_> {
     }
 
     async fn start(&self) -> Result<State, Error> {
+        // The API key goes to the endpoint with every call: refuse before reading or writing
+        // anything when the egress policy does not allow it.
+        if let Err(message) = self
+            .ctx
+            .egress
+            .check("spec.azupay.endpoint", &self.az.endpoint)
+        {
+            self.event(
+                EventType::Warning,
+                Reason::EgressDenied,
+                EventAction::Validate,
+                message.clone(),
+            )
+            .await;
+            return Ok(State::Done(failed(Reason::EgressDenied, message)));
+        }
         let key_ref = &self.az.api_key_secret_ref;
         let Some(key_secret) = get_secret(self.secrets, &key_ref.name).await? else {
             return Ok(State::Done(failed(
@@ -277,7 +305,10 @@ impl Flow<'_> {
         let key_version = key_secret.resource_version().unwrap_or_default();
         let creds_secret = get_secret(self.secrets, &self.store.secret_name).await?;
         let called = self.ctx.state(self.oac).enable_called;
-        Ok(match next_step(creds_secret.as_ref(), called) {
+        let managed = creds_secret
+            .as_ref()
+            .is_some_and(|s| secrets::is_managed(s, self.oac, secrets::CREDENTIALS_ROLE));
+        Ok(match next_step(creds_secret.as_ref(), managed, called) {
             EnableStep::UseStored => match creds_secret.as_ref().and_then(stored_credentials) {
                 Some(stored) => State::UseStored {
                     stored,
@@ -291,6 +322,21 @@ impl Flow<'_> {
             },
             EnableStep::CheckDetails => State::CheckDetails { api_key },
             EnableStep::MarkPending => State::MarkPending { api_key },
+            EnableStep::Conflict => {
+                let message = secrets::conflict_message(
+                    &self.store.secret_name,
+                    "spec.credentials.secretName",
+                    &self.oac.name_any(),
+                );
+                self.event(
+                    EventType::Warning,
+                    Reason::SecretConflict,
+                    EventAction::PrepareEnable,
+                    message.clone(),
+                )
+                .await;
+                State::Done(failed(Reason::SecretConflict, message))
+            }
         })
     }
 
@@ -561,21 +607,36 @@ mod tests {
 
     #[test]
     fn enable_once_decisions() {
-        assert_eq!(next_step(None, false), EnableStep::MarkPending);
-        assert_eq!(next_step(None, true), EnableStep::CheckDetails);
+        assert_eq!(next_step(None, false, false), EnableStep::MarkPending);
+        assert_eq!(next_step(None, false, true), EnableStep::CheckDetails);
         let pending = secret(&[], Some("pending"));
-        assert_eq!(next_step(Some(&pending), false), EnableStep::CheckDetails);
+        assert_eq!(
+            next_step(Some(&pending), true, false),
+            EnableStep::CheckDetails
+        );
         let stored = secret(
             &[("client_id", "c"), ("client_secret", "s")],
             Some("enabled"),
         );
-        assert_eq!(next_step(Some(&stored), true), EnableStep::UseStored);
-        // an admin-provided Secret without our annotation is used too
+        assert_eq!(next_step(Some(&stored), true, true), EnableStep::UseStored);
+        // an admin-provided Secret (not the operator's) is read and used, never written
         let admin = secret(&[("client_id", "c"), ("client_secret", "s")], None);
-        assert_eq!(next_step(Some(&admin), false), EnableStep::UseStored);
-        // an existing Secret without a secret and without the mark: mark, then enable
+        assert_eq!(next_step(Some(&admin), false, false), EnableStep::UseStored);
+        // the operator's own Secret without a secret and without the mark: mark, then enable
         let empty = secret(&[("client_id", "c")], None);
-        assert_eq!(next_step(Some(&empty), false), EnableStep::MarkPending);
+        assert_eq!(
+            next_step(Some(&empty), true, false),
+            EnableStep::MarkPending
+        );
+        // someone else's Secret without a secret is never marked or written, even with a mark
+        // copied onto it, even after this process called enable
+        for called in [false, true] {
+            assert_eq!(next_step(Some(&empty), false, called), EnableStep::Conflict);
+            assert_eq!(
+                next_step(Some(&pending), false, called),
+                EnableStep::Conflict
+            );
+        }
     }
 
     #[test]

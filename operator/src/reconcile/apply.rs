@@ -9,9 +9,9 @@ use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::events::EventType;
 use tracing::{info, warn};
 
-use crate::context::Context;
+use crate::context::{Context, PendingToken, kube_message};
 use crate::crd::{OAuthClient, TokenSecretSpec};
-use crate::reconcile::plan::{self, StoredToken, TokenStep};
+use crate::reconcile::plan::{self, Failure, StoredToken, TokenStep};
 use crate::reconcile::status::TokenOutcome;
 use crate::refresh;
 use crate::secrets::{self, FIELD_MANAGER, IssuedToken};
@@ -37,12 +37,11 @@ pub async fn token(
     secrets: &Api<Secret>,
     work: TokenWork<'_>,
     refresh_request: Option<&str>,
-    now: Timestamp,
 ) -> Result<TokenOutcome, Error> {
     let name = &work.spec.secret_name;
     match work.step {
         TokenStep::Refuse { reason, message } => {
-            if reason == Reason::ScopesNotAllowed {
+            if matches!(reason, Reason::ScopesNotAllowed | Reason::EgressDenied) {
                 ctx.event(
                     oac,
                     EventType::Warning,
@@ -63,15 +62,22 @@ pub async fn token(
                 name,
                 expires_at.as_second(),
             );
-            ctx.with_state(oac, |s| s.backoff.remove(name));
+            ctx.with_state(oac, |s| {
+                s.backoff.remove(name);
+                s.pending.remove(name);
+            });
             Ok(TokenOutcome::Valid {
                 expires_at,
                 refresh_at,
             })
         }
         TokenStep::Wait(outcome) => Ok(outcome),
-        TokenStep::Issue { stored, .. } => match work.credentials {
+        TokenStep::Write { stored, pending } => {
+            write(oac, ctx, secrets, work.spec, stored, *pending).await
+        }
+        TokenStep::Issue { stored, forced } => match work.credentials {
             Some(credentials) => {
+                let request = refresh_request.filter(|_| forced);
                 issue(
                     oac,
                     ctx,
@@ -80,8 +86,8 @@ pub async fn token(
                     &credentials,
                     &work.config_hash,
                     stored,
+                    request,
                     refresh_request,
-                    now,
                 )
                 .await
             }
@@ -93,7 +99,9 @@ pub async fn token(
     }
 }
 
-/// Requests a token and writes its Secret in one server-side apply.
+/// Requests a token, then writes its Secret in one server-side apply ([`write`]). A token
+/// whose write fails is kept in the per-object state and written on the next attempt, so a
+/// failing write never causes more token requests.
 #[allow(clippy::too_many_arguments)]
 async fn issue(
     oac: &OAuthClient,
@@ -103,10 +111,9 @@ async fn issue(
     credentials: &ClientCredentials,
     config_hash: &str,
     stored: Option<StoredToken>,
+    forced_by: Option<&str>,
     refresh_request: Option<&str>,
-    now: Timestamp,
 ) -> Result<TokenOutcome, Error> {
-    let ns = oac.namespace().unwrap_or_default();
     let provider = oac.spec.provider.as_str();
     let issued_at = Timestamp::now();
     // A token whose expiry cannot be written in the token-Secret format counts as a failed
@@ -121,86 +128,148 @@ async fn issue(
     match result {
         Ok(issued) => {
             ctx.metrics.refresh(provider, "success");
-            ctx.with_state(oac, |s| s.backoff.remove(&spec.secret_name));
             let expires_at = issued.expires_at;
             let refresh_at = refresh::refresh_at(
+                &refresh::policy(oac.spec.lifetime_fraction()),
                 issued_at,
                 expires_at,
-                oac.spec.lifetime_fraction(),
                 rand::random::<f64>(),
             );
-            let desired =
-                secrets::token_secret(oac, spec, &issued, refresh_at, config_hash, refresh_request);
-            secrets
-                .patch(
-                    &spec.secret_name,
-                    &PatchParams::apply(FIELD_MANAGER).force(),
-                    &Patch::Apply(&desired),
-                )
-                .await
-                .map_err(Error::kube(format!(
-                    "writing token Secret {}",
-                    spec.secret_name
-                )))?;
-            ctx.metrics
-                .expiry(&ns, &spec.secret_name, expires_at.as_second());
-            info!(oauthclient = %oac.name_any(), secret = %spec.secret_name, %expires_at, %refresh_at, "token refreshed");
-            if stored.is_none() {
-                ctx.event(
+            let pending = PendingToken {
+                secret: secrets::token_secret(
                     oac,
-                    EventType::Normal,
-                    Reason::TokenIssued,
-                    EventAction::IssueToken,
-                    format!(
-                        "token Secret {} written; expires at {expires_at}",
-                        spec.secret_name
-                    ),
-                )
-                .await;
-            }
-            Ok(TokenOutcome::Valid {
+                    spec,
+                    &issued,
+                    refresh_at,
+                    config_hash,
+                    refresh_request,
+                ),
                 expires_at,
                 refresh_at,
-            })
+                config_hash: config_hash.to_owned(),
+                request: refresh_request.map(str::to_owned),
+                first: stored.is_none(),
+            };
+            write(oac, ctx, secrets, spec, stored, pending).await
         }
         Err(e) => {
             ctx.metrics.refresh(provider, "failure");
-            let failures = ctx
-                .state(oac)
-                .backoff
-                .get(&spec.secret_name)
-                .map_or(0, |b| b.failures)
-                + 1;
-            let expires_at = stored.as_ref().map(|s| s.expires_at).filter(|e| *e > now);
-            let message = format!("token request failed: {e}");
-            let backoff = plan::backoff_after_failure(
-                now,
-                failures,
-                expires_at,
-                e.is_retryable(),
-                e.retry_after(),
-                message.clone(),
-                rand::random::<f64>(),
-            );
-            warn!(oauthclient = %oac.name_any(), secret = %spec.secret_name, error = %e, failures, retry_at = %backoff.retry_at, "token request failed");
-            ctx.event(
-                oac,
-                EventType::Warning,
-                Reason::TokenRequestFailed,
-                EventAction::IssueToken,
-                format!("{}: {message}", spec.secret_name),
-            )
-            .await;
-            let outcome = TokenOutcome::Failed {
-                reason: backoff.reason,
-                message,
-                expires_at,
-                retry_at: backoff.retry_at,
+            let failure = Failure {
+                reason: Reason::TokenRequestFailed,
+                // The middleware already cuts the secret out of error_description; this
+                // covers any other text a provider may have put it in.
+                message: credentials.scrub(&format!("token request failed: {e}")),
+                retryable: e.is_retryable(),
+                retry_after: e.retry_after(),
+                request: forced_by.map(str::to_owned),
             };
-            ctx.with_state(oac, |s| s.backoff.insert(spec.secret_name.clone(), backoff));
-            Ok(outcome)
+            Ok(failed(oac, ctx, spec, stored.as_ref(), failure).await)
         }
     }
+}
+
+/// Writes a token Secret. On success the backoff ends; on failure the token is kept for the
+/// next attempt, which waits for the backoff like a failed token request.
+async fn write(
+    oac: &OAuthClient,
+    ctx: &Context,
+    secrets: &Api<Secret>,
+    spec: &TokenSecretSpec,
+    stored: Option<StoredToken>,
+    pending: PendingToken,
+) -> Result<TokenOutcome, Error> {
+    let name = &spec.secret_name;
+    let written = secrets
+        .patch(
+            name,
+            &PatchParams::apply(FIELD_MANAGER).force(),
+            &Patch::Apply(&pending.secret),
+        )
+        .await;
+    if let Err(e) = written {
+        let failure = Failure {
+            reason: Reason::TokenWriteFailed,
+            message: format!(
+                "writing token Secret {name} failed: {}; the token already issued is written on the next attempt",
+                kube_message(&e)
+            ),
+            retryable: true,
+            retry_after: None,
+            request: pending.request.clone(),
+        };
+        ctx.with_state(oac, |s| s.pending.insert(name.clone(), pending));
+        return Ok(failed(oac, ctx, spec, stored.as_ref(), failure).await);
+    }
+    ctx.with_state(oac, |s| {
+        s.backoff.remove(name);
+        s.pending.remove(name);
+    });
+    let (expires_at, refresh_at) = (pending.expires_at, pending.refresh_at);
+    ctx.metrics.expiry(
+        &oac.namespace().unwrap_or_default(),
+        name,
+        expires_at.as_second(),
+    );
+    info!(oauthclient = %oac.name_any(), secret = %name, %expires_at, %refresh_at, "token refreshed");
+    if pending.first {
+        ctx.event(
+            oac,
+            EventType::Normal,
+            Reason::TokenIssued,
+            EventAction::IssueToken,
+            format!("token Secret {name} written; expires at {expires_at}"),
+        )
+        .await;
+    }
+    Ok(TokenOutcome::Valid {
+        expires_at,
+        refresh_at,
+    })
+}
+
+/// Records a failed attempt: the next backoff step, a warning event and log line, and the
+/// outcome the status shows (with the stored token while it is still valid).
+async fn failed(
+    oac: &OAuthClient,
+    ctx: &Context,
+    spec: &TokenSecretSpec,
+    stored: Option<&StoredToken>,
+    failure: Failure,
+) -> TokenOutcome {
+    let name = &spec.secret_name;
+    let now = Timestamp::now();
+    let failures = ctx
+        .state(oac)
+        .backoff
+        .get(name)
+        .map_or(0, |b| b.failures)
+        .saturating_add(1);
+    let expires_at = stored.map(|s| s.expires_at).filter(|e| *e > now);
+    let backoff = plan::backoff_after_failure(
+        oac,
+        now,
+        failures,
+        expires_at,
+        failure,
+        rand::random::<f64>(),
+    );
+    warn!(oauthclient = %oac.name_any(), secret = %name, error = %backoff.message, failures, retry_at = %backoff.retry_at, "token attempt failed");
+    ctx.event(
+        oac,
+        EventType::Warning,
+        backoff.reason,
+        EventAction::IssueToken,
+        format!("{name}: {}", backoff.message),
+    )
+    .await;
+    let outcome = TokenOutcome::Failed {
+        reason: backoff.reason,
+        message: backoff.message.clone(),
+        expires_at,
+        retry_at: backoff.retry_at,
+    };
+    ctx.with_state(oac, |s| s.backoff.insert(name.clone(), backoff));
+    outcome
 }
 
 /// Deletes the token Secrets the plan found stale.
@@ -217,7 +286,10 @@ pub async fn delete_token_secrets(
             .map_err(Error::kube(format!("deleting token Secret {name}")))?;
         ctx.metrics
             .forget_expiry(&oac.namespace().unwrap_or_default(), &name);
-        ctx.with_state(oac, |s| s.backoff.remove(&name));
+        ctx.with_state(oac, |s| {
+            s.backoff.remove(&name);
+            s.pending.remove(&name);
+        });
         ctx.event(
             oac,
             EventType::Normal,

@@ -156,7 +156,7 @@ async fn reconcile_inner(oac: &OAuthClient, ctx: &Context) -> Result<Action, Err
     let mut outcomes = Vec::with_capacity(oac.spec.tokens.len());
     let mut token_url = resolved.token_url.clone();
     for (spec, existing) in oac.spec.tokens.iter().zip(&existing) {
-        let work = match validate::token_request(&oac.spec, &resolved, spec) {
+        let work = match validate::token_request(&oac.spec, &resolved, spec, &ctx.egress) {
             Err((reason, message)) => TokenWork {
                 spec,
                 step: TokenStep::Refuse { reason, message },
@@ -177,6 +177,7 @@ async fn reconcile_inner(oac: &OAuthClient, ctx: &Context) -> Result<Action, Err
                     existing: existing.as_ref(),
                     config_hash: &config_hash,
                     backoff: state.backoff.get(&spec.secret_name),
+                    pending: state.pending.get(&spec.secret_name),
                 };
                 let step = plan::plan_token_step(oac, &facts, refresh_request.as_deref(), now);
                 TokenWork {
@@ -187,17 +188,28 @@ async fn reconcile_inner(oac: &OAuthClient, ctx: &Context) -> Result<Action, Err
                 }
             }
         };
-        let outcome =
-            apply::token(oac, ctx, &secrets, work, refresh_request.as_deref(), now).await?;
+        let outcome = apply::token(oac, ctx, &secrets, work, refresh_request.as_deref()).await?;
         outcomes.push(outcome.clone());
         input.tokens.push((spec.clone(), outcome));
     }
     input.token_url = token_url;
+    // A refresh request counts as acted on once no token attempt for it failed: until then it
+    // is retried with backoff, and the status shows the failure.
+    if outcomes
+        .iter()
+        .any(|o| matches!(o, status::TokenOutcome::Failed { .. }))
+    {
+        input.last_refresh_request = prev_status
+            .as_ref()
+            .and_then(|s| s.last_refresh_request.clone());
+    }
 
-    // token Secrets removed from the spec go away
-    let labelled = dereference::labelled_token_secrets(oac, &secrets).await?;
-    let stale = plan::stale_token_secrets(oac, &labelled);
-    apply::delete_token_secrets(oac, ctx, &secrets, stale).await?;
+    // token Secrets removed from the spec go away (only a new generation can remove one)
+    if plan::token_secrets_may_be_stale(oac) {
+        let labelled = dereference::labelled_token_secrets(oac, &secrets).await?;
+        let stale = plan::stale_token_secrets(oac, &labelled);
+        apply::delete_token_secrets(oac, ctx, &secrets, stale).await?;
+    }
 
     // status
     status::apply_status(

@@ -28,10 +28,11 @@ use secrecy::{ExposeSecret, SecretString};
 use sha2::{Digest, Sha256};
 
 use crate::Reason;
-use crate::context::Backoff;
+use crate::context::{Backoff, PendingToken};
 use crate::crd::{OAuthClient, TokenSecretSpec};
 use crate::reconcile::status::TokenOutcome;
 use crate::refresh;
+use crate::secrets;
 use crate::secrets::{CONFIG_HASH_ANNOTATION, REFRESH_ANSWERED_ANNOTATION, REFRESH_AT_ANNOTATION};
 
 /// What the operator reads back from an existing token Secret.
@@ -167,6 +168,8 @@ pub struct TokenFacts<'a> {
     pub config_hash: &'a str,
     /// The failure remembered from an earlier attempt.
     pub backoff: Option<&'a Backoff>,
+    /// A token issued earlier whose Secret write failed.
+    pub pending: Option<&'a PendingToken>,
 }
 
 /// What to do about one token Secret.
@@ -195,6 +198,13 @@ pub enum TokenStep {
         /// Whether a refresh request forces it.
         forced: bool,
     },
+    /// Write the token issued earlier whose write failed: no new token request.
+    Write {
+        /// The stored token, if there is one.
+        stored: Option<StoredToken>,
+        /// The token to write.
+        pending: Box<PendingToken>,
+    },
 }
 
 /// Decides what to do about one token Secret of `oac`.
@@ -205,12 +215,14 @@ pub fn plan_token_step(
     now: Timestamp,
 ) -> TokenStep {
     let stored = facts.existing.and_then(read_stored_token);
-    // A Secret by that name that we do not own is never overwritten.
+    // A Secret by that name that we did not make for this OAuthClient (labels and owner) is
+    // never overwritten.
     if let Some(existing) = facts.existing {
-        let ours = existing
-            .owner_references()
-            .iter()
-            .any(|o| Some(o.uid.as_str()) == oac.metadata.uid.as_deref());
+        let ours = secrets::is_managed(existing, oac, secrets::TOKEN_ROLE)
+            && existing
+                .owner_references()
+                .iter()
+                .any(|o| Some(o.uid.as_str()) == oac.metadata.uid.as_deref());
         if !ours {
             return TokenStep::Refuse {
                 reason: Reason::SecretConflict,
@@ -236,40 +248,79 @@ pub fn plan_token_step(
             expires_at,
             refresh_at,
         },
-        TokenPlan::Issue => match facts.backoff.filter(|b| !forced && b.retry_at > now) {
-            Some(b) => TokenStep::Wait(TokenOutcome::Failed {
-                reason: b.reason,
-                message: b.message.clone(),
-                expires_at: stored.as_ref().map(|s| s.expires_at).filter(|e| *e > now),
-                retry_at: b.retry_at,
-            }),
-            None => TokenStep::Issue { stored, forced },
-        },
+        TokenPlan::Issue => {
+            // A backoff runs: wait. A refresh request skips a backoff it did not cause, but
+            // once an attempt for it failed, it waits like any other.
+            let waits = |b: &&Backoff| {
+                b.retry_at > now && (!forced || b.request.as_deref() == refresh_request)
+            };
+            if let Some(b) = facts.backoff.filter(waits) {
+                return TokenStep::Wait(TokenOutcome::Failed {
+                    reason: b.reason,
+                    message: b.message.clone(),
+                    expires_at: stored.as_ref().map(|s| s.expires_at).filter(|e| *e > now),
+                    retry_at: b.retry_at,
+                });
+            }
+            // A token issued for this configuration and not written yet is written instead of
+            // requesting another, while it is not due for refresh itself.
+            let usable = |p: &&PendingToken| {
+                p.config_hash == facts.config_hash
+                    && p.refresh_at > now
+                    && (!forced || p.request.as_deref() == refresh_request)
+            };
+            match facts.pending.filter(usable) {
+                Some(pending) => TokenStep::Write {
+                    stored,
+                    pending: Box::new(pending.clone()),
+                },
+                None => TokenStep::Issue { stored, forced },
+            }
+        }
     }
 }
 
-/// The backoff after a failed token request: `failures` so far (this one included), the
-/// stored token's expiry while it is valid, whether waiting may help, and the server's
-/// `retry_after`. `jitter` is a sample in `[0, 1)`.
+/// A failed attempt for one token Secret: a token request, or the write of its Secret.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Failure {
+    /// Why it failed.
+    pub reason: Reason,
+    /// What failed (no secrets).
+    pub message: String,
+    /// Whether asking again may help.
+    pub retryable: bool,
+    /// How long the server asked to wait.
+    pub retry_after: Option<Duration>,
+    /// The refresh request the attempt answered, if it was forced by one.
+    pub request: Option<String>,
+}
+
+/// The backoff after `failure`, the `failures`-th in a row, by the shared refresh policy
+/// ([`refresh::policy`]): `valid_until` is the stored token's expiry while it is valid, and
+/// `jitter` a sample in `[0, 1)`.
 pub fn backoff_after_failure(
+    oac: &OAuthClient,
     now: Timestamp,
     failures: u32,
     valid_until: Option<Timestamp>,
-    retryable: bool,
-    retry_after: Option<Duration>,
-    message: String,
+    failure: Failure,
     jitter: f64,
 ) -> Backoff {
-    // when a person has to change something, still look again now and then
-    let steps = if retryable { failures } else { failures.max(6) };
-    let delay = refresh::retry_delay(now, steps, valid_until, retry_after, jitter);
-    let retry_at =
-        now + jiff::SignedDuration::try_from(delay).unwrap_or(jiff::SignedDuration::from_secs(60));
+    let retry_at = refresh::retry_at(
+        &refresh::policy(oac.spec.lifetime_fraction()),
+        now,
+        failures,
+        valid_until,
+        failure.retryable,
+        failure.retry_after,
+        jitter,
+    );
     Backoff {
         failures,
         retry_at,
-        reason: Reason::TokenRequestFailed,
-        message,
+        reason: failure.reason,
+        message: failure.message,
+        request: failure.request,
     }
 }
 
@@ -288,15 +339,27 @@ pub fn requeue_after(
     .map(|at| refresh::until(now, at).max(floor))
 }
 
-/// The token Secrets among `owned` (listed by label) that belong to `oac` and are no longer in
-/// its spec: to be deleted.
+/// Whether token Secrets may have been dropped from the spec since the status last showed it:
+/// only a spec change (a new generation) can drop one. An OAuthClient never edited
+/// (generation 1), or whose status already shows its generation, needs no list of its labelled
+/// token Secrets — which spares one API call per reconcile when OAuthClients are brought up
+/// and after a restart.
+pub fn token_secrets_may_be_stale(oac: &OAuthClient) -> bool {
+    let generation = oac.metadata.generation;
+    let observed = oac.status.as_ref().and_then(|s| s.observed_generation);
+    generation.is_some_and(|g| g > 1) && observed != generation
+}
+
+/// The token Secrets among `owned` (listed by label) that the operator made for `oac` (labels
+/// and owner reference) and are no longer in its spec: to be deleted.
 pub fn stale_token_secrets(oac: &OAuthClient, owned: &[Secret]) -> Vec<String> {
     owned
         .iter()
         .filter(|s| {
-            s.owner_references()
-                .iter()
-                .any(|o| Some(o.uid.as_str()) == oac.metadata.uid.as_deref())
+            secrets::is_managed(s, oac, secrets::TOKEN_ROLE)
+                && s.owner_references()
+                    .iter()
+                    .any(|o| Some(o.uid.as_str()) == oac.metadata.uid.as_deref())
         })
         .map(|s| s.name_any())
         .filter(|name| !oac.spec.tokens.iter().any(|t| &t.secret_name == name))
@@ -365,11 +428,15 @@ mod tests {
         let answered = written(&o, "a", 600, "h", Some("r1"));
         let mut foreign = good.clone();
         foreign.metadata.owner_references = None;
+        // our owner reference, but not made by the operator (no managed-by label)
+        let mut unlabelled = good.clone();
+        unlabelled.metadata.labels = None;
         let backoff = Backoff {
             failures: 2,
             retry_at: n + SignedDuration::from_secs(30),
             reason: Reason::TokenRequestFailed,
             message: "server_error".into(),
+            request: None,
         };
         let past_backoff = Backoff {
             retry_at: n - SignedDuration::from_secs(1),
@@ -493,6 +560,22 @@ mod tests {
                     )
                 },
             ),
+            (
+                "owned but unlabelled Secret: refuse",
+                Some(&unlabelled),
+                "h",
+                None,
+                None,
+                |s| {
+                    matches!(
+                        s,
+                        TokenStep::Refuse {
+                            reason: Reason::SecretConflict,
+                            ..
+                        }
+                    )
+                },
+            ),
         ];
         for (name, existing, hash, b, request, expected) in cases {
             let facts = TokenFacts {
@@ -500,33 +583,181 @@ mod tests {
                 existing,
                 config_hash: hash,
                 backoff: b,
+                pending: None,
             };
             let step = plan_token_step(&o, &facts, request, n);
             assert!(expected(&step), "{name}: {step:?}");
         }
     }
 
+    /// A token issued earlier (for the configuration `hash`, under `request`) whose write
+    /// failed.
+    fn pending(o: &OAuthClient, hash: &str, request: Option<&str>) -> PendingToken {
+        let secret = written(o, "a", 600, hash, request);
+        PendingToken {
+            expires_at: now() + SignedDuration::from_secs(600),
+            refresh_at: now() + SignedDuration::from_secs(300),
+            config_hash: hash.into(),
+            request: request.map(Into::into),
+            first: true,
+            secret,
+        }
+    }
+
+    /// Token requests stay bounded whatever fails: a token whose write failed is written
+    /// instead of requesting another, and a failed on-demand refresh waits for its backoff.
+    #[test]
+    fn pending_tokens_and_refresh_requests_in_backoff() {
+        let o = oac();
+        let n = now();
+        let backoff = |request: Option<&str>, secs: i64| Backoff {
+            failures: 1,
+            retry_at: n + SignedDuration::from_secs(secs),
+            reason: Reason::TokenWriteFailed,
+            message: "denied".into(),
+            request: request.map(Into::into),
+        };
+        let good = written(&o, "a", 600, "h", None);
+        let (in_backoff, over) = (backoff(None, 30), backoff(None, -1));
+        let r1_backoff = backoff(Some("r1"), 30);
+        let p = pending(&o, "h", None);
+        let p_r1 = pending(&o, "h", Some("r1"));
+        let mut stale = pending(&o, "h", None);
+        stale.refresh_at = n;
+        type Case<'a> = (
+            &'a str,
+            Option<&'a Secret>,
+            &'a str,
+            Option<&'a Backoff>,
+            Option<&'a PendingToken>,
+            Option<&'a str>,
+            fn(&TokenStep) -> bool,
+        );
+        let is_write = |s: &TokenStep| matches!(s, TokenStep::Write { .. });
+        let is_issue = |s: &TokenStep| matches!(s, TokenStep::Issue { .. });
+        let is_wait = |s: &TokenStep| matches!(s, TokenStep::Wait(TokenOutcome::Failed { .. }));
+        let cases: Vec<Case<'_>> = vec![
+            (
+                "pending in backoff: wait",
+                None,
+                "h",
+                Some(&in_backoff),
+                Some(&p),
+                None,
+                is_wait,
+            ),
+            (
+                "pending, backoff over: write, no request",
+                None,
+                "h",
+                Some(&over),
+                Some(&p),
+                None,
+                is_write,
+            ),
+            (
+                "pending for another configuration: issue",
+                None,
+                "other",
+                Some(&over),
+                Some(&p),
+                None,
+                is_issue,
+            ),
+            (
+                "pending due for refresh itself: issue",
+                None,
+                "h",
+                Some(&over),
+                Some(&stale),
+                None,
+                is_issue,
+            ),
+            (
+                "refresh request skips a backoff it did not cause",
+                Some(&good),
+                "h",
+                Some(&in_backoff),
+                None,
+                Some("r1"),
+                is_issue,
+            ),
+            (
+                "a failed refresh request waits for its backoff",
+                Some(&good),
+                "h",
+                Some(&r1_backoff),
+                None,
+                Some("r1"),
+                |s| {
+                    matches!(
+                        s,
+                        TokenStep::Wait(TokenOutcome::Failed {
+                            expires_at: Some(_),
+                            ..
+                        })
+                    )
+                },
+            ),
+            (
+                "refresh request: a pending token of another request is not written",
+                Some(&good),
+                "h",
+                Some(&over),
+                Some(&p),
+                Some("r1"),
+                is_issue,
+            ),
+            (
+                "refresh request: its own pending token is written",
+                Some(&good),
+                "h",
+                Some(&over),
+                Some(&p_r1),
+                Some("r1"),
+                is_write,
+            ),
+        ];
+        for (name, existing, hash, b, pend, request, expected) in cases {
+            let facts = TokenFacts {
+                spec: &o.spec.tokens[0],
+                existing,
+                config_hash: hash,
+                backoff: b,
+                pending: pend,
+            };
+            let step = plan_token_step(&o, &facts, request, n);
+            assert!(expected(&step), "{name}: {step:?}");
+        }
+    }
+
+    fn failure(retryable: bool, retry_after: Option<u64>) -> Failure {
+        Failure {
+            reason: Reason::TokenRequestFailed,
+            message: "x".into(),
+            retryable,
+            retry_after: retry_after.map(Duration::from_secs),
+            request: None,
+        }
+    }
+
     #[test]
     fn backoff_grows_and_stays_below_the_remaining_lifetime() {
-        let n = now();
-        let first = backoff_after_failure(n, 1, None, true, None, "x".into(), 0.0);
-        let later = backoff_after_failure(n, 5, None, true, None, "x".into(), 0.0);
+        let (o, n) = (oac(), now());
+        let first = backoff_after_failure(&o, n, 1, None, failure(true, None), 0.0);
+        let valid = Some(n + SignedDuration::from_secs(6000));
+        let later = backoff_after_failure(&o, n, 5, valid, failure(true, None), 0.0);
         assert!(first.retry_at < later.retry_at);
         assert_eq!(first.reason, Reason::TokenRequestFailed);
-        // not retryable: treated as many failures, but never past half the valid lifetime
+        // not retryable: a longer wait, but never past half the valid lifetime
         let valid = n + SignedDuration::from_secs(40);
-        let b = backoff_after_failure(n, 1, Some(valid), false, None, "x".into(), 0.0);
+        let b = backoff_after_failure(&o, n, 1, Some(valid), failure(false, None), 0.0);
         assert!(b.retry_at <= n + SignedDuration::from_secs(20), "{b:?}");
+        // expired: at most 5 s apart however many failures
+        let b = backoff_after_failure(&o, n, 30, None, failure(true, None), 0.0);
+        assert_eq!(b.retry_at, n + SignedDuration::from_secs(5));
         // the server's retry_after is honoured
-        let b = backoff_after_failure(
-            n,
-            1,
-            None,
-            true,
-            Some(Duration::from_secs(90)),
-            "x".into(),
-            0.0,
-        );
+        let b = backoff_after_failure(&o, n, 1, None, failure(true, Some(90)), 0.0);
         assert!(b.retry_at >= n + SignedDuration::from_secs(90));
     }
 
@@ -563,14 +794,52 @@ mod tests {
     }
 
     #[test]
+    fn only_an_edited_spec_not_yet_observed_can_leave_stale_token_secrets() {
+        use crate::crd::OAuthClientStatus;
+        // (generation, observed generation in the status, list the labelled token Secrets?)
+        let cases = [
+            (Some(1), None, false),
+            (Some(1), Some(1), false),
+            (Some(2), None, true),
+            (Some(2), Some(1), true),
+            (Some(2), Some(2), false),
+            (Some(7), Some(5), true),
+            (None, None, false),
+        ];
+        for (generation, observed, want) in cases {
+            let mut o = oac();
+            o.metadata.generation = generation;
+            o.status = observed.map(|g| OAuthClientStatus {
+                observed_generation: Some(g),
+                ..OAuthClientStatus::default()
+            });
+            assert_eq!(
+                token_secrets_may_be_stale(&o),
+                want,
+                "generation {generation:?}, observed {observed:?}"
+            );
+        }
+    }
+
+    #[test]
     fn stale_token_secrets_are_ours_and_out_of_the_spec() {
         let o = oac();
         let mut other = oac();
         other.metadata.uid = Some("uid-2".into());
+        // owned by `o` but not made by the operator (someone set the owner and the selector's
+        // labels, not managed-by): never deleted
+        let mut unmanaged = written(&o, "planted", 600, "h", None);
+        unmanaged
+            .metadata
+            .labels
+            .as_mut()
+            .unwrap()
+            .remove(crate::secrets::MANAGED_BY_LABEL);
         let owned = vec![
             written(&o, "a", 600, "h", None),
             written(&o, "gone", 600, "h", None),
             written(&other, "theirs", 600, "h", None),
+            unmanaged,
         ];
         assert_eq!(stale_token_secrets(&o, &owned), ["gone"]);
     }

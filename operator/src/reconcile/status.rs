@@ -91,9 +91,9 @@ fn condition(
     }
 }
 
-/// Builds the status: `CredentialsStored`, `TokensIssued` and `Ready` conditions (keeping
-/// `lastTransitionTime` when a condition's status did not change), per-token times, and the
-/// earliest expiry.
+/// Builds the status: `Ready`, `CredentialsStored`, `TokensIssued` and `TokensRefreshed`
+/// conditions (keeping `lastTransitionTime` when a condition's status did not change),
+/// per-token times, and the earliest expiry.
 pub fn build_status(
     prev: Option<&OAuthClientStatus>,
     input: StatusInput,
@@ -129,6 +129,9 @@ pub fn build_status(
     let mut failing: Vec<String> = Vec::new();
     let mut failing_reason: Option<Reason> = None;
     let mut expiries = Vec::new();
+    // Failed refreshes, including those whose previous token still serves.
+    let mut refresh_failing: Vec<String> = Vec::new();
+    let mut refresh_reason: Option<Reason> = None;
     for (spec, outcome) in &input.tokens {
         let mut st = TokenStatus {
             secret_name: spec.secret_name.clone(),
@@ -153,6 +156,8 @@ pub fn build_status(
                 st.expires_at = expires_at.map(|e| e.to_string());
                 st.refresh_at = Some(retry_at.to_string());
                 st.last_error = Some(message.clone());
+                refresh_failing.push(format!("{}: {message}", spec.secret_name));
+                refresh_reason.get_or_insert(*reason);
                 if let Some(e) = expires_at.filter(|e| *e > now) {
                     expiries.push(e);
                 } else {
@@ -188,6 +193,15 @@ pub fn build_status(
             Reason::Issued,
             format!("{} token Secret(s) hold a valid token", input.tokens.len()),
         )
+    };
+    let (refreshed_ok, refreshed_reason, refreshed_message) = match refresh_reason {
+        Some(reason) => (false, reason, refresh_failing.join("; ")),
+        None if !tok_ok => (false, tok_reason, tok_message.clone()),
+        None => (
+            true,
+            Reason::Refreshed,
+            "the last refresh of every token Secret succeeded".to_owned(),
+        ),
     };
     let ready = cred_ok && tok_ok;
     let (ready_reason, ready_message) = if ready {
@@ -225,6 +239,15 @@ pub fn build_status(
             tok_ok,
             tok_reason,
             tok_message,
+            g,
+            now,
+        ),
+        condition(
+            prev_conditions,
+            ConditionType::TokensRefreshed,
+            refreshed_ok,
+            refreshed_reason,
+            refreshed_message,
             g,
             now,
         ),
@@ -333,6 +356,7 @@ mod tests {
         assert_eq!(by("Ready").observed_generation, Some(3));
         assert_eq!(by("CredentialsStored").reason, "Referenced");
         assert_eq!(by("TokensIssued").reason, "Issued");
+        assert_eq!(by("TokensRefreshed").status, "True");
         assert_eq!(st.observed_generation, Some(3));
         assert_eq!(st.next_expiry.as_deref(), Some("2026-01-01T00:13:20Z"));
         assert_eq!(
@@ -400,8 +424,11 @@ mod tests {
         assert_eq!(by("Ready").reason, "ScopesNotAllowed");
         assert_eq!(by("TokensIssued").reason, "ScopesNotAllowed");
         assert!(by("TokensIssued").message.contains("RestAPI/POST:x"));
-        // b still has a valid token: not failing yet, but its error and retry time are shown
+        // b still has a valid token: not failing yet, but its error and retry time are shown,
+        // and TokensRefreshed says its refresh fails
         assert_eq!(st.tokens[1].last_error.as_deref(), Some("server_error"));
+        assert_eq!(by("TokensRefreshed").status, "False");
+        assert!(by("TokensRefreshed").message.contains("b: server_error"));
         assert_eq!(
             st.tokens[1].refresh_at.as_deref(),
             Some("2026-01-01T00:00:05Z")
@@ -428,5 +455,38 @@ mod tests {
         );
         assert_eq!(invalid.conditions[0].reason, "InvalidSpec");
         assert!(invalid.conditions[0].message.contains("bad field"));
+    }
+
+    #[test]
+    fn a_failed_refresh_of_a_valid_token_keeps_ready_and_shows_tokens_refreshed_false() {
+        let n = now();
+        let st = build_status(
+            None,
+            StatusInput {
+                credentials: Some(CredentialsState::Referenced),
+                tokens: vec![(
+                    spec("a"),
+                    TokenOutcome::Failed {
+                        reason: Reason::TokenWriteFailed,
+                        message: "writing token Secret a failed: denied".into(),
+                        expires_at: Some(n + SignedDuration::from_secs(100)),
+                        retry_at: n + SignedDuration::from_secs(2),
+                    },
+                )],
+                ..StatusInput::default()
+            },
+            n,
+        );
+        let by = |t: &str| st.conditions.iter().find(|c| c.type_ == t).unwrap().clone();
+        assert_eq!(by("Ready").status, "True", "the old token still serves");
+        assert_eq!(by("TokensRefreshed").status, "False");
+        assert_eq!(by("TokensRefreshed").reason, "TokenWriteFailed");
+        assert!(
+            st.tokens[0]
+                .last_error
+                .as_deref()
+                .unwrap()
+                .contains("denied")
+        );
     }
 }

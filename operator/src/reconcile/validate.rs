@@ -14,6 +14,7 @@ use clientcreds::ClientCredentials;
 use crate::Reason;
 use crate::crd::{OAuthClientSpec, ProviderKind, TokenSecretSpec};
 use crate::credentials::{Resolved, credentials_for};
+use crate::egress::EgressPolicy;
 
 /// Checks that can fail on an object the API server accepted. Each message names the field and
 /// the fix. `namespace` is the OAuthClient's namespace.
@@ -122,11 +123,13 @@ pub fn scopes_outside(allowed: &[String], requested: &[String]) -> Vec<String> {
 }
 
 /// The token request for one token Secret, or why there can be none until something changes
-/// (scopes outside Azupay's `oauth2AllowedScopes`, a spec the preset refuses).
+/// (scopes outside Azupay's `oauth2AllowedScopes`, a spec the preset refuses, a token URL the
+/// egress policy refuses — whoever chose it: the spec, the preset or Azupay's details).
 pub fn token_request(
     spec: &OAuthClientSpec,
     resolved: &Resolved,
     token: &TokenSecretSpec,
+    egress: &EgressPolicy,
 ) -> Result<ClientCredentials, (Reason, String)> {
     if let Some(details) = &resolved.details {
         let outside = scopes_outside(&details.oauth2_allowed_scopes, &token.scopes);
@@ -140,7 +143,19 @@ pub fn token_request(
             ));
         }
     }
-    credentials_for(spec, resolved, token).map_err(|m| (Reason::TokenConfigInvalid, m))
+    let credentials =
+        credentials_for(spec, resolved, token).map_err(|m| (Reason::TokenConfigInvalid, m))?;
+    let what = if spec.provider == ProviderKind::Azupay {
+        "the token URL of Azupay's connection details (oauth2TokenUrl)".to_owned()
+    } else if spec.token_url.is_some() {
+        "spec.tokenUrl".to_owned()
+    } else {
+        format!("the {} preset's token URL", spec.provider.as_str())
+    };
+    egress
+        .check(&what, credentials.token_url().as_str())
+        .map_err(|m| (Reason::EgressDenied, m))?;
+    Ok(credentials)
 }
 
 #[cfg(test)]
@@ -296,13 +311,45 @@ mod tests {
             (&spec(ProviderKind::Payu), false, &["a"], Ok(())),
         ];
         let known = resolved.details.clone();
+        let egress = EgressPolicy::new(["auth.test", "example.test", "@presets"], false).unwrap();
         for (i, (s, with_details, scopes, expected)) in cases.into_iter().enumerate() {
             resolved.details = if with_details { known.clone() } else { None };
-            let got = token_request(s, &resolved, &tok(scopes))
+            let got = token_request(s, &resolved, &tok(scopes), &egress)
                 .map(|_| ())
                 .map_err(|(r, _)| r);
             assert_eq!(got, expected, "case {i}");
         }
+        // the egress policy applies to every token URL, whoever chose it
+        let strict = EgressPolicy::default();
+        resolved.details = known.clone();
+        let (reason, message) =
+            token_request(&az, &resolved, &tok(&["RestAPI/GET:balance"]), &strict).unwrap_err();
+        assert_eq!(reason, Reason::EgressDenied);
+        assert!(
+            message.contains("oauth2TokenUrl") && message.contains("auth.test"),
+            "{message}"
+        );
+        resolved.details = None;
+        let (reason, message) =
+            token_request(&spec(ProviderKind::Payu), &resolved, &tok(&["a"]), &strict).unwrap_err();
+        assert_eq!(reason, Reason::EgressDenied);
+        assert!(message.contains("spec.tokenUrl"), "{message}");
+        let mut preset = spec(ProviderKind::Payu);
+        preset.token_url = None;
+        assert!(token_request(&preset, &resolved, &tok(&["a"]), &strict).is_ok());
+        let mut plain = spec(ProviderKind::Generic);
+        // plain http to loopback (which the middleware accepts) only with the operator's opt-in
+        plain.token_url = Some("http://127.0.0.1:8080/token".into());
+        let loopback = EgressPolicy::new(["127.0.0.1"], false).unwrap();
+        let (reason, message) =
+            token_request(&plain, &resolved, &tok(&["a"]), &loopback).unwrap_err();
+        assert_eq!(reason, Reason::EgressDenied);
+        assert!(
+            message.contains("--egress-allow-http-loopback"),
+            "{message}"
+        );
+        let loopback = EgressPolicy::new(["127.0.0.1"], true).unwrap();
+        assert!(token_request(&plain, &resolved, &tok(&["a"]), &loopback).is_ok());
     }
 
     #[test]

@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use clientcreds_e2e::ControlPlane;
 use clientcreds_operator::crd::OAuthClient;
+use clientcreds_operator::egress::EgressPolicy;
 use clientcreds_operator::run::{Config, LeaderElection};
 use clientcreds_sandbox::{Sandbox, SandboxConfig};
 use k8s_openapi::api::core::v1::{Namespace, Secret, ServiceAccount};
@@ -93,8 +94,13 @@ where
 /// Applies every document of deploy/rbac.yaml as the admin.
 pub async fn install_rbac(admin: &Client) {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../deploy/rbac.yaml");
-    let text = std::fs::read_to_string(path).unwrap();
-    for doc in serde_yaml::Deserializer::from_str(&text) {
+    install_rbac_yaml(admin, &std::fs::read_to_string(path).unwrap()).await;
+}
+
+/// Applies every document of `text` (RBAC manifests as `clientcreds-operator rbac` prints them)
+/// as the admin.
+pub async fn install_rbac_yaml(admin: &Client, text: &str) {
+    for doc in serde_yaml::Deserializer::from_str(text) {
         let value = serde_json::Value::deserialize(doc).unwrap();
         if value.is_null() {
             continue;
@@ -144,6 +150,24 @@ pub async fn setup(config: SandboxConfig) -> Env {
     }
 }
 
+/// The egress policy of the operator under test: the sandbox's host (`127.0.0.1`, plain http)
+/// besides the providers' public hosts.
+pub fn sandbox_egress() -> EgressPolicy {
+    EgressPolicy::new(
+        ["127.0.0.1", clientcreds_operator::egress::PRESET_HOSTS],
+        true,
+    )
+    .unwrap()
+}
+
+/// The operator's configuration in these tests: the defaults, with [`sandbox_egress`].
+pub fn test_config() -> Config {
+    Config {
+        egress: sandbox_egress(),
+        ..Config::default()
+    }
+}
+
 /// A running in-process operator.
 pub struct Operator {
     stop: Option<oneshot::Sender<()>>,
@@ -184,13 +208,17 @@ impl Env {
                 grace_seconds: 2,
             }),
             instance: leader.map(str::to_owned),
-            ..Config::default()
+            ..test_config()
         };
         self.start_operator_with(config)
     }
 
     pub fn start_operator_with(&self, config: Config) -> Operator {
-        let client = self.operator_client();
+        self.start_operator_as(self.operator_client(), config)
+    }
+
+    /// Starts the operator with `client`'s identity (e.g. one with a namespaced Role only).
+    pub fn start_operator_as(&self, client: Client, config: Config) -> Operator {
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(async move {
             let shutdown = async move {
@@ -414,43 +442,60 @@ impl Env {
     /// `client_secret` — a write failure of the Azupay credentials Secret. Returns once it is
     /// in force.
     pub async fn deny_client_secret_writes(&self) {
+        self.deny_secret_writes(
+            "deny-client-secret",
+            "!has(object.data) || !('client_secret' in object.data)",
+            json!({"metadata": {"name": "policy-probe"}, "stringData": {"client_secret": "x"}}),
+        )
+        .await;
+    }
+
+    /// Removes that policy and waits until writes pass again.
+    pub async fn allow_client_secret_writes(&self) {
+        self.allow_secret_writes(
+            "deny-client-secret",
+            json!({"metadata": {"name": "policy-probe-2"}, "stringData": {"client_secret": "x"}}),
+        )
+        .await;
+    }
+
+    /// A ValidatingAdmissionPolicy `name` that refuses creating or updating Secrets of the app
+    /// namespace for which the CEL `expression` is false. Returns once it is in force: once
+    /// creating `probe` (a Secret the policy refuses) fails.
+    pub async fn deny_secret_writes(&self, name: &str, expression: &str, probe: serde_json::Value) {
         use k8s_openapi::api::admissionregistration::v1::{
             ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
         };
         let policy: ValidatingAdmissionPolicy = serde_json::from_value(json!({
             "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicy",
-            "metadata": {"name": "deny-client-secret"},
+            "metadata": {"name": name},
             "spec": {
                 "failurePolicy": "Fail",
                 "matchConstraints": {"resourceRules": [{"apiGroups": [""], "apiVersions": ["v1"],
                     "operations": ["CREATE", "UPDATE"], "resources": ["secrets"]}]},
-                "validations": [{"expression": "!has(object.data) || !('client_secret' in object.data)",
-                                 "message": "test: writing client_secret is refused"}]
+                "validations": [{"expression": expression,
+                                 "message": format!("test: refused by {name}")}]
             }
         }))
         .unwrap();
         let binding: ValidatingAdmissionPolicyBinding = serde_json::from_value(json!({
             "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
-            "metadata": {"name": "deny-client-secret"},
-            "spec": {"policyName": "deny-client-secret", "validationActions": ["Deny"],
+            "metadata": {"name": name},
+            "spec": {"policyName": name, "validationActions": ["Deny"],
                      "matchResources": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": self.ns}}}}
         }))
         .unwrap();
         apply(&self.admin, policy).await;
         apply(&self.admin, binding).await;
         let secrets = self.secrets();
+        let probe = probe_secret(probe);
         clientcreds_e2e::eventually("the admission policy in force", EVENTUALLY, || {
-            let secrets = secrets.clone();
+            let (secrets, probe) = (secrets.clone(), probe.clone());
             async move {
-                let probe: Secret = serde_json::from_value(json!({
-                    "apiVersion": "v1", "kind": "Secret",
-                    "metadata": {"name": "policy-probe"},
-                    "stringData": {"client_secret": "x"}
-                }))
-                .unwrap();
                 match secrets.create(&Default::default(), &probe).await {
-                    Ok(_) => {
-                        let _ = secrets.delete("policy-probe", &Default::default()).await;
+                    Ok(created) => {
+                        let name = created.metadata.name.unwrap();
+                        let _ = secrets.delete(&name, &Default::default()).await;
                         None
                     }
                     Err(_) => Some(()),
@@ -460,26 +505,23 @@ impl Env {
         .await;
     }
 
-    /// Removes that policy and waits until writes pass again.
-    pub async fn allow_client_secret_writes(&self) {
+    /// Removes the binding of policy `name` and waits until creating `probe` (which it
+    /// refused) passes again.
+    pub async fn allow_secret_writes(&self, name: &str, probe: serde_json::Value) {
         use k8s_openapi::api::admissionregistration::v1::ValidatingAdmissionPolicyBinding;
         Api::<ValidatingAdmissionPolicyBinding>::all(self.admin.clone())
-            .delete("deny-client-secret", &Default::default())
+            .delete(name, &Default::default())
             .await
             .unwrap();
         let secrets = self.secrets();
+        let probe = probe_secret(probe);
         clientcreds_e2e::eventually("the admission policy lifted", EVENTUALLY, || {
-            let secrets = secrets.clone();
+            let (secrets, probe) = (secrets.clone(), probe.clone());
             async move {
-                let probe: Secret = serde_json::from_value(json!({
-                    "apiVersion": "v1", "kind": "Secret",
-                    "metadata": {"name": "policy-probe-2"},
-                    "stringData": {"client_secret": "x"}
-                }))
-                .unwrap();
                 match secrets.create(&Default::default(), &probe).await {
-                    Ok(_) => {
-                        let _ = secrets.delete("policy-probe-2", &Default::default()).await;
+                    Ok(created) => {
+                        let name = created.metadata.name.unwrap();
+                        let _ = secrets.delete(&name, &Default::default()).await;
                         Some(())
                     }
                     Err(_) => None,
@@ -488,4 +530,11 @@ impl Env {
         })
         .await;
     }
+}
+
+/// A Secret from a JSON sketch (`metadata.name`, `stringData`, …).
+fn probe_secret(mut value: serde_json::Value) -> Secret {
+    value["apiVersion"] = json!("v1");
+    value["kind"] = json!("Secret");
+    serde_json::from_value(value).unwrap()
 }
