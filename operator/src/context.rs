@@ -277,6 +277,32 @@ mod tests {
     }
 
     #[test]
+    fn a_pending_token_is_not_in_debug_output() {
+        let secret: Secret = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "t"},
+            "data": {"access_token": "dG9rLXNlY3JldC12YWx1ZQ=="}
+        }))
+        .unwrap();
+        let now = Timestamp::now();
+        let mut state = ObjectState::default();
+        state.pending.insert(
+            "t".into(),
+            PendingToken {
+                secret,
+                expires_at: now,
+                refresh_at: now,
+                config_hash: "h".into(),
+                request: None,
+                first: true,
+            },
+        );
+        let debug = format!("{state:?}");
+        assert!(debug.contains("PendingToken"), "{debug}");
+        assert!(!debug.contains("dG9rLXNlY3JldC12YWx1ZQ"), "{debug}");
+        assert!(!debug.contains("tok-secret-value"), "{debug}");
+    }
+
+    #[test]
     fn event_notes_fit_the_api_limit() {
         let long = "é".repeat(2000);
         let t = truncate(long, 1000);

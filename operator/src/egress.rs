@@ -109,6 +109,13 @@ impl EgressPolicy {
                 "the allow-list is empty, so no secret could be sent anywhere; {HOW}"
             )));
         }
+        // the scheme is the policy's own rule (https; http to loopback only with the opt-in),
+        // never an entry's
+        if let Some(url) = expanded.iter().find(|h| h.contains("://")) {
+            return Err(EgressConfigError(format!(
+                "{url:?} is a URL, not a host; {HOW}"
+            )));
+        }
         let allow = HostAllowList::new(&expanded).map_err(|e| {
             let problem = match e {
                 clientcreds::Error::Config { message, .. } => message,

@@ -431,3 +431,34 @@ async fn an_odd_enable_answer_never_loses_its_secret() {
     env.assert_no_secret_anywhere(&[AZUPAY_OAUTH2_CLIENT_SECRET.to_owned(), token])
         .await;
 }
+
+/// Azupay answers an enable call with an error whose `message` echoes the API key: the event,
+/// the status and the logs show the error with the key cut out; the next attempt enables.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_echoed_api_key_is_not_shown_in_status_events_or_logs() {
+    let env = setup(SandboxConfig::default()).await;
+    let az = env.sandbox.azupay();
+    let body = json!({"message": format!("upstream rejected API key {}", az.api_key)});
+    env.sandbox.fail_next_enable(
+        1,
+        clientcreds_sandbox::Fault::json(
+            clientcreds_sandbox::http::StatusCode::BAD_GATEWAY,
+            body.to_string(),
+        ),
+    );
+    env.create_azupay(
+        "echo",
+        json!([{"secretName": "echo-token", "scopes": ["RestAPI/GET:balance"]}]),
+    )
+    .await;
+    let op = env.start_operator(None);
+    let note = env.wait_event("AzupayUnavailable").await;
+    assert!(
+        note.contains("upstream rejected API key [redacted]"),
+        "{note}"
+    );
+    env.wait_ready("echo").await;
+    op.stop().await;
+    env.assert_no_secret_anywhere(std::slice::from_ref(&az.api_key))
+        .await;
+}
