@@ -1,6 +1,7 @@
-//! A token endpoint's answer: status, `Retry-After`, body. Never panics; a token in the body
-//! never reaches a `Debug` of the token, nor an error's `Display`/`Debug` (unless the provider
-//! itself put it in `error_description`, which is quoted, sanitised and bounded).
+//! A token endpoint's answer: status, `Retry-After`, body. Never panics; the access token in the
+//! body is never copied into a `Debug` of the token, nor into an error's `Display`/`Debug`
+//! (unless the provider itself put it in `error_description`, which is quoted, sanitised and
+//! bounded); a token never lives longer than `MAX_LIFETIME`.
 #![no_main]
 
 use clientcreds::untrusted;
@@ -25,7 +26,6 @@ fuzz_target!(|data: &[u8]| {
         assert!(t.lifetime() <= clientcreds::refresh::MAX_LIFETIME);
         if let Some(token) = &token {
             assert_eq!(t.secret().expose_secret(), token);
-            assert!(!format!("{t:?}").contains(token.as_str()));
         }
     }
     if let Err(e) = &result {
@@ -45,8 +45,10 @@ fuzz_target!(|data: &[u8]| {
             return;
         }
         let body = serde_json::to_vec(&json).unwrap();
-        if let Err(e) = untrusted::token_response(status, retry, &body) {
-            assert!(!format!("{e} {e:?}").contains(canary.as_str()));
-        }
+        let shown = match untrusted::token_response(status, retry, &body) {
+            Ok(t) => format!("{t:?}"),
+            Err(e) => format!("{e} {e:?}"),
+        };
+        assert!(!shown.contains(canary.as_str()));
     }
 });
