@@ -214,14 +214,21 @@ async fn a_restart_between_enable_and_write_reports_credentials_lost() {
         json!([{"secretName": "token-balance", "scopes": ["RestAPI/GET:balance"]}]),
     )
     .await;
-    let op = env.start_operator(None);
+    // the same instance name across the restart: a container restarted in its pod, which
+    // takes its own enable claim up again at once (another instance would wait for the claim
+    // to expire, as the old one might still be calling)
+    let config = || clientcreds_operator::run::Config {
+        instance: Some("operator-pod-1".into()),
+        ..test_config()
+    };
+    let op = env.start_operator_with(config());
     env.wait_event("CredentialsWriteFailed").await;
     assert_eq!(env.sandbox.enable_calls(&az.client_id), 1);
     // the process dies while it holds the secret only in memory
     op.kill().await;
     env.allow_client_secret_writes().await;
 
-    let op = env.start_operator(None);
+    let op = env.start_operator_with(config());
     let (oac, _) = env
         .wait_condition_reason("payments", "CredentialsStored", "CredentialsLost")
         .await;
@@ -461,4 +468,79 @@ async fn an_echoed_api_key_is_not_shown_in_status_events_or_logs() {
     op.stop().await;
     env.assert_no_secret_anywhere(std::slice::from_ref(&az.api_key))
         .await;
+}
+
+/// The Azupay clients of the race tests: business `clientId`, API key, OAuth 2.0 client id and
+/// secret, one per round.
+fn race_clients(prefix: &str, rounds: usize) -> (SandboxConfig, Vec<[String; 4]>) {
+    let mut config = SandboxConfig::default();
+    let mut clients = Vec::new();
+    for i in 0..rounds {
+        let c = [
+            format!("BIZ-{prefix}-{i}"),
+            format!("key-{prefix}-{i}"),
+            format!("oauth2-{prefix}-{i}"),
+            format!("one-time-secret-{prefix}-{i}"),
+        ];
+        config = config.azupay_client(
+            clientcreds_sandbox::AzupayClient::new(&c[0], &c[1]).oauth2_credentials(&c[2], &c[3]),
+        );
+        clients.push(c);
+    }
+    (config, clients)
+}
+
+/// The pending mark is a lock (issue 13, enable-once (c)): two operators without a lease see
+/// the same new OAuthClient at once; only the one holding the claim calls enable, the other
+/// waits and then uses the stored secret. Several rounds (fresh Azupay clients, the enable
+/// answer delayed to widen the window) make the race likely.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_operators_without_a_lease_enable_once() {
+    const ROUNDS: usize = 5;
+    let (config, clients) = race_clients("race", ROUNDS);
+    let env = setup(config).await;
+    let az = env.sandbox.azupay();
+    let a = env.start_operator_with(test_config());
+    let b = env.start_operator_with(test_config());
+    for (i, [client_id, api_key, oauth2_id, oauth2_secret]) in clients.iter().enumerate() {
+        env.sandbox.fail_next_enable(
+            1,
+            clientcreds_sandbox::Fault::delay(std::time::Duration::from_millis(500)),
+        );
+        let key_secret = format!("key-{i}");
+        env.create_secret(&key_secret, &[("apiKey", api_key)]).await;
+        let name = format!("race-{i}");
+        let creds = format!("creds-{i}");
+        env.create_oac(json!({
+            "metadata": {"name": name},
+            "spec": {
+                "provider": "azupay",
+                "azupay": {"endpoint": az.endpoint, "clientId": client_id,
+                           "apiKeySecretRef": {"name": key_secret, "key": "apiKey"}},
+                "credentials": {"secretName": creds},
+                "tokens": [{"secretName": format!("token-{i}"), "scopes": ["RestAPI/GET:balance"]}],
+            }
+        }))
+        .await;
+        env.wait_ready(&name).await;
+        assert_eq!(env.sandbox.enable_calls(client_id), 1, "round {i}");
+        let stored = env.secrets().get(&creds).await.unwrap();
+        assert_eq!(data(&stored, "client_id"), *oauth2_id, "round {i}");
+        assert_eq!(data(&stored, "client_secret"), *oauth2_secret, "round {i}");
+        let annotations = stored.metadata.annotations.unwrap();
+        assert_eq!(annotations["clientcreds.dev/enable-state"], "enabled");
+        assert!(annotations.contains_key("clientcreds.dev/enable-holder"));
+    }
+    // nobody reported the secret lost (the loser of a race never asked Azupay a second time)
+    assert!(
+        env.events()
+            .await
+            .iter()
+            .all(|e| e.reason.as_deref() != Some("CredentialsLost"))
+    );
+    a.stop().await;
+    b.stop().await;
+    for [client_id, ..] in &clients {
+        assert_eq!(env.sandbox.enable_calls(client_id), 1);
+    }
 }
