@@ -158,12 +158,29 @@ async fn the_secret_survives_a_failed_first_write() {
         json!([{"secretName": "token-balance", "scopes": ["RestAPI/GET:balance"]}]),
     )
     .await;
-    let op = env.start_operator(None);
+    let (config, base) = config_with_metrics();
+    let op = env.start_operator_with(config);
+    let held = |text: &str| {
+        text.lines()
+            .find(|l| l.starts_with("clientcreds_operator_secrets_held_in_memory "))
+            .map(str::to_owned)
+    };
 
     // the credentials Secret was prepared (with the pending mark) before the call …
     let note = env.wait_event("CredentialsWriteFailed").await;
     assert!(!note.contains(AZUPAY_OAUTH2_CLIENT_SECRET));
     assert_eq!(env.sandbox.enable_calls(&az.client_id), 1);
+    // … while the secret is held in memory only, the gauge says 1 and /readyz fails …
+    let (_, metrics) = http_get(&format!("{base}/metrics")).await;
+    assert_eq!(
+        held(&metrics).as_deref(),
+        Some("clientcreds_operator_secrets_held_in_memory 1")
+    );
+    assert!(!metrics.contains(AZUPAY_OAUTH2_CLIENT_SECRET));
+    let (code, body) = http_get(&format!("{base}/readyz")).await;
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("in memory"), "{body}");
+    assert_eq!(http_get(&format!("{base}/healthz")).await.0, 200);
     // … the status says so while the secret waits in memory …
     let (_, cond) = env
         .wait_condition_reason("payments", "CredentialsStored", "CredentialsWriteFailed")
@@ -193,6 +210,13 @@ async fn the_secret_survives_a_failed_first_write() {
         .unwrap();
     assert_eq!(data(&creds, "client_secret"), AZUPAY_OAUTH2_CLIENT_SECRET);
     assert_eq!(env.sandbox.enable_calls(&az.client_id), 1);
+    // … and once it is written, the gauge is back to 0 and the operator ready again
+    let (_, metrics) = http_get(&format!("{base}/metrics")).await;
+    assert_eq!(
+        held(&metrics).as_deref(),
+        Some("clientcreds_operator_secrets_held_in_memory 0")
+    );
+    assert_eq!(http_get(&format!("{base}/readyz")).await.0, 200);
     let token = data(&env.token_secret("token-balance").await, "access_token");
     assert_eq!(call_protected(&az.resource_url, &token).await, 200);
     op.stop().await;

@@ -628,6 +628,8 @@ impl Flow<'_> {
             &secret,
             &details.oauth2_token_url,
         );
+        // counted (gauge, /readyz) until written, or until this flow ends in any way
+        let held = self.ctx.metrics.hold_secret();
         let mut delay = Duration::from_millis(500);
         let mut attempt = 0u32;
         loop {
@@ -641,7 +643,10 @@ impl Flow<'_> {
                 )
                 .await
             {
-                Ok(_) => break,
+                Ok(_) => {
+                    drop(held);
+                    break;
+                }
                 Err(e) => {
                     warn!(oauthclient = %self.oac.name_any(), attempt, error = %kube_message(&e), "storing the Azupay client secret failed; retrying (held in memory only)");
                     if attempt == 1 {
