@@ -568,3 +568,111 @@ async fn two_operators_without_a_lease_enable_once() {
         assert_eq!(env.sandbox.enable_calls(client_id), 1);
     }
 }
+
+/// Creates an OAuthClient `name` for the Azupay client `[clientId, apiKey, ..]`, with its own
+/// API key Secret, credentials Secret `creds-{name}` and token Secret `token-{name}`.
+async fn create_azupay_oac(env: &Env, name: &str, client: &[String; 4]) {
+    let az = env.sandbox.azupay();
+    let key_secret = format!("key-{name}");
+    env.create_secret(&key_secret, &[("apiKey", &client[1])])
+        .await;
+    env.create_oac(json!({
+        "metadata": {"name": name},
+        "spec": {
+            "provider": "azupay",
+            "azupay": {"endpoint": az.endpoint, "clientId": client[0],
+                       "apiKeySecretRef": {"name": key_secret, "key": "apiKey"}},
+            "credentials": {"secretName": format!("creds-{name}")},
+            "tokens": [{"secretName": format!("token-{name}"), "scopes": ["RestAPI/GET:balance"]}],
+        }
+    }))
+    .await;
+}
+
+/// One Azupay client id per cluster (issue 13, enable-once (f)): a second OAuthClient naming
+/// an Azupay client another one uses gets `AzupayClientInUse` naming it, and no enable call —
+/// after the first stored its secret, and when both are created at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_oauthclient_for_the_same_azupay_client_is_refused() {
+    let (config, clients) = race_clients("shared", 2);
+    let env = setup(config).await;
+    let op = env.start_operator_with(test_config());
+
+    // one after the other
+    create_azupay_oac(&env, "first", &clients[0]).await;
+    env.wait_ready("first").await;
+    create_azupay_oac(&env, "second", &clients[0]).await;
+    let (_, cond) = env
+        .wait_condition_reason("second", "CredentialsStored", "AzupayClientInUse")
+        .await;
+    assert_eq!(cond.status, "False");
+    assert!(cond.message.contains("app/first"), "{}", cond.message);
+    assert!(cond.message.contains(&clients[0][0]), "{}", cond.message);
+    let note = env.wait_event("AzupayClientInUse").await;
+    assert!(note.contains("app/first"), "{note}");
+    assert_eq!(env.sandbox.enable_calls(&clients[0][0]), 1);
+    assert!(
+        env.secrets()
+            .get_opt("token-second")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        env.secrets()
+            .get_opt("creds-second")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // both at once: exactly one enables, the other is refused
+    env.sandbox.fail_next_enable(
+        1,
+        clientcreds_sandbox::Fault::delay(std::time::Duration::from_millis(500)),
+    );
+    tokio::join!(
+        create_azupay_oac(&env, "third", &clients[1]),
+        create_azupay_oac(&env, "fourth", &clients[1]),
+    );
+    let (winner, loser) = clientcreds_e2e::eventually("one Ready, one refused", EVENTUALLY, || {
+        let api = env.oacs();
+        async move {
+            let reason = |name: &'static str| {
+                let api = api.clone();
+                async move {
+                    let o = api.get(name).await.ok()?;
+                    o.status?
+                        .conditions
+                        .into_iter()
+                        .find(|c| c.type_ == "CredentialsStored")
+                        .map(|c| c.reason)
+                }
+            };
+            let (a, b) = (reason("third").await?, reason("fourth").await?);
+            match (a.as_str(), b.as_str()) {
+                ("Stored", "AzupayClientInUse") => Some(("third", "fourth")),
+                ("AzupayClientInUse", "Stored") => Some(("fourth", "third")),
+                _ => None,
+            }
+        }
+    })
+    .await;
+    env.wait_ready(winner).await;
+    let (_, cond) = env
+        .wait_condition_reason(loser, "CredentialsStored", "AzupayClientInUse")
+        .await;
+    assert!(
+        cond.message.contains(&format!("app/{winner}")),
+        "{}",
+        cond.message
+    );
+    assert_eq!(env.sandbox.enable_calls(&clients[1][0]), 1);
+    op.stop().await;
+    assert!(
+        env.events()
+            .await
+            .iter()
+            .all(|e| e.reason.as_deref() != Some("CredentialsLost"))
+    );
+}

@@ -31,7 +31,7 @@ use futures::future::BoxFuture;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
-use kube::api::{Api, Patch, PatchParams, PostParams};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::events::EventType;
 use secrecy::SecretString;
 use tracing::{info, warn};
@@ -176,6 +176,51 @@ pub fn lock_step(current: Option<&Secret>, me: &str, now: Timestamp, hold: Durat
         Some(resource_version) => LockStep::Claim { resource_version },
         None => LockStep::Create,
     }
+}
+
+/// Which other OAuthClient (`namespace/name`) already uses the Azupay client, if any, from the
+/// credentials Secrets carrying its [`secrets::AZUPAY_CLIENT_LABEL`] (`others`; the Secret
+/// `mine` = `(namespace, name)` of this OAuthClient is skipped). One uses it when its Secret
+/// holds the stored secret, or when it holds a live enable claim (younger than `hold` at `now`)
+/// taken before `my_claim` — `(time, namespace, name)` order, so that of two OAuthClients
+/// claiming at once both agree on the one that goes on. A stale claim without a secret (its
+/// holder gave up) does not count.
+pub fn client_in_use(
+    others: &[Secret],
+    mine: (&str, &str),
+    my_claim: Timestamp,
+    now: Timestamp,
+    hold: Duration,
+) -> Option<String> {
+    let hold = jiff::SignedDuration::try_from(hold).unwrap_or(jiff::SignedDuration::MAX);
+    others.iter().find_map(|other| {
+        let ns = other.metadata.namespace.as_deref().unwrap_or_default();
+        let name = other.metadata.name.as_deref().unwrap_or_default();
+        if (ns, name) == mine {
+            return None;
+        }
+        let user = other
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(secrets::OAUTHCLIENT_LABEL))
+            .map_or_else(|| format!("{ns}/?"), |o| format!("{ns}/{o}"));
+        if stored_credentials(other).is_some() {
+            return Some(user);
+        }
+        let (Some(_), Some(at)) = secrets::enable_claim(other) else {
+            return None;
+        };
+        let live = now.duration_since(at) < hold;
+        (live && (at, ns, name) < (my_claim, mine.0, mine.1)).then_some(user)
+    })
+}
+
+/// The message of the `AzupayClientInUse` condition and event.
+pub fn client_in_use_message(client_id: &str, endpoint: &str, user: &str) -> String {
+    format!(
+        "Azupay clientId {client_id} (spec.azupay.clientId) at {endpoint} is already used by          OAuthClient {user}: its OAuth 2.0 client secret is issued once, so only one OAuthClient          per cluster may use an Azupay client. Nothing was enabled; use that OAuthClient's token          Secrets or another clientId"
+    )
 }
 
 /// How long to wait before looking again when another writer holds or just took the claim.
@@ -473,6 +518,10 @@ impl Flow<'_> {
         let me = self.ctx.instance_id.as_str();
         let now = Timestamp::now();
         let hold = claim_hold(ENABLE_TIMEOUT.max(self.ctx.http.timeout()));
+        // one Azupay client per cluster: another OAuthClient using it means no claim, no call
+        if let Some(state) = self.in_use_by_another(now, now, hold).await {
+            return state;
+        }
         let written = match lock_step(current, me, now, hold) {
             LockStep::Wait(left) => {
                 info!(oauthclient = %self.oac.name_any(), "another operator instance holds the enable claim; waiting");
@@ -490,7 +539,7 @@ impl Flow<'_> {
                 self.secrets.create(&pp, &secret).await.map(drop)
             }
             LockStep::Claim { resource_version } => {
-                let patch = secrets::claim_patch(&resource_version, me, now);
+                let patch = secrets::claim_patch(&resource_version, me, now, &self.client_key());
                 self.secrets
                     .patch(
                         &self.store.secret_name,
@@ -506,6 +555,11 @@ impl Flow<'_> {
         };
         match written {
             Ok(()) => {
+                // another OAuthClient may have claimed the same Azupay client at the same time:
+                // the earlier claim goes on, the other stops here (before any Azupay call)
+                if let Some(state) = self.in_use_by_another(now, Timestamp::now(), hold).await {
+                    return state;
+                }
                 (self.report)(CredentialsState::EnablePending).await;
                 State::CheckDetails { api_key }
             }
@@ -540,6 +594,59 @@ impl Flow<'_> {
                 ))
             }
         }
+    }
+
+    /// This OAuthClient's [`secrets::AZUPAY_CLIENT_LABEL`] value.
+    fn client_key(&self) -> String {
+        secrets::azupay_client_key(&self.az.endpoint, &self.az.client_id)
+    }
+
+    /// One label-selector list of the credentials Secrets of this Azupay client (cluster-wide;
+    /// in this namespace only when the operator may not list Secrets cluster-wide), then
+    /// [`client_in_use`]: `Some` ends the flow with `AzupayClientInUse` (or waits when the list
+    /// fails).
+    async fn in_use_by_another(
+        &self,
+        my_claim: Timestamp,
+        now: Timestamp,
+        hold: Duration,
+    ) -> Option<State> {
+        let lp = ListParams::default().labels(&format!(
+            "{}={}",
+            secrets::AZUPAY_CLIENT_LABEL,
+            self.client_key()
+        ));
+        let listed = match Api::<Secret>::all(self.ctx.client.clone()).list(&lp).await {
+            Err(kube::Error::Api(e)) if e.code == 403 => self.secrets.list(&lp).await,
+            other => other,
+        };
+        let others = match listed {
+            Ok(list) => list.items,
+            Err(e) => {
+                warn!(oauthclient = %self.oac.name_any(), error = %kube_message(&e), "cannot list the credentials Secrets of this Azupay client; not enabling yet");
+                return Some(State::Done(Outcome::NotReady(
+                    CredentialsState::EnablePending,
+                    Some(Duration::from_secs(30)),
+                )));
+            }
+        };
+        let ns = self.oac.namespace().unwrap_or_default();
+        let user = client_in_use(&others, (&ns, &self.store.secret_name), my_claim, now, hold)?;
+        let message = client_in_use_message(&self.az.client_id, &self.az.endpoint, &user);
+        self.event(
+            EventType::Warning,
+            Reason::AzupayClientInUse,
+            EventAction::PrepareEnable,
+            message.clone(),
+        )
+        .await;
+        Some(State::Done(Outcome::NotReady(
+            CredentialsState::Failed {
+                reason: Reason::AzupayClientInUse,
+                message,
+            },
+            Some(Duration::from_secs(60)),
+        )))
     }
 
     /// Asks Azupay's details endpoint, then enables only when OAuth 2.0 is not enabled yet. Run
@@ -801,13 +908,83 @@ mod tests {
         let no_rv = claimed("other", "2026-01-01T00:00:00Z", None);
         assert_eq!(lock_step(Some(&no_rv), "me", now, hold), LockStep::Create);
         // the patch carries the precondition and touches annotations only
-        let p = secrets::claim_patch("12", "me", now);
+        let p = secrets::claim_patch("12", "me", now, "k");
         assert_eq!(p["metadata"]["resourceVersion"], "12");
         assert_eq!(
             p["metadata"]["annotations"][secrets::ENABLE_HOLDER_ANNOTATION],
             "me"
         );
+        assert_eq!(p["metadata"]["labels"][secrets::AZUPAY_CLIENT_LABEL], "k");
         assert_eq!(p.as_object().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn one_azupay_client_per_cluster() {
+        let now: Timestamp = "2026-01-01T00:10:00Z".parse().unwrap();
+        let hold = Duration::from_secs(150);
+        let labelled = |ns: &str, name: &str, oac: &str, mut s: Secret| {
+            s.metadata.namespace = Some(ns.into());
+            s.metadata.name = Some(name.into());
+            s.metadata.labels = Some(BTreeMap::from([(
+                secrets::OAUTHCLIENT_LABEL.to_owned(),
+                oac.to_owned(),
+            )]));
+            s
+        };
+        let claim = |at: &str| {
+            let mut s = secret(&[], Some("pending"));
+            let a = s.metadata.annotations.as_mut().unwrap();
+            a.insert(secrets::ENABLE_HOLDER_ANNOTATION.into(), "h".into());
+            a.insert(secrets::ENABLE_CLAIMED_AT_ANNOTATION.into(), at.into());
+            s
+        };
+        let mine = ("shop", "creds-b");
+        let at_09 = "2026-01-01T00:09:00Z";
+        // nobody else, or only our own Secret: free
+        assert_eq!(client_in_use(&[], mine, now, now, hold), None);
+        let own = labelled("shop", "creds-b", "b", claim(at_09));
+        assert_eq!(client_in_use(&[own], mine, now, now, hold), None);
+        // another OAuthClient stored its secret: in use, named
+        let stored = labelled(
+            "other",
+            "creds-a",
+            "a",
+            secret(&[("client_id", "c"), ("client_secret", "s")], None),
+        );
+        assert_eq!(
+            client_in_use(std::slice::from_ref(&stored), mine, now, now, hold).as_deref(),
+            Some("other/a")
+        );
+        // another's live claim taken before ours: in use; taken after ours: we go on
+        let live = labelled("other", "creds-a", "a", claim(at_09));
+        assert_eq!(
+            client_in_use(std::slice::from_ref(&live), mine, now, now, hold).as_deref(),
+            Some("other/a")
+        );
+        let early: Timestamp = "2026-01-01T00:08:00Z".parse().unwrap();
+        assert_eq!(
+            client_in_use(std::slice::from_ref(&live), mine, early, now, hold),
+            None
+        );
+        // the same claim time: namespace/name decides, the same way for both
+        let same: Timestamp = at_09.parse().unwrap();
+        assert_eq!(
+            client_in_use(std::slice::from_ref(&live), mine, same, now, hold).as_deref(),
+            Some("other/a")
+        );
+        let ours = labelled("shop", "creds-b", "b", claim(at_09));
+        assert_eq!(
+            client_in_use(&[ours], ("other", "creds-a"), same, now, hold),
+            None
+        );
+        // a stale claim without a secret (its holder gave up) does not count
+        let stale = labelled("other", "creds-a", "a", claim("2026-01-01T00:00:00Z"));
+        assert_eq!(client_in_use(&[stale], mine, now, now, hold), None);
+        let m = client_in_use_message("BIZ", "https://az/", "other/a");
+        assert!(
+            m.contains("spec.azupay.clientId") && m.contains("other/a"),
+            "{m}"
+        );
     }
 
     #[test]
