@@ -11,10 +11,9 @@ fuzz_target!(|data: &[u8]| {
         .as_ref()
         .and_then(|v| v.get("oauth2ClientSecret")?.as_str().map(str::to_owned))
         .filter(|s| s.len() >= 8);
-    if let (Ok(d), Some(secret)) = (untrusted::azupay_details(data), &secret) {
-        assert!(!format!("{d:?}").contains(secret.as_str()));
-    }
-    // an error that shows the secret copies it: with a canary instead, it shows the canary
+    let _ = untrusted::azupay_details(data);
+    // details or an error that show the secret copy it: with a same-length canary instead,
+    // they show the canary (a secret that merely spells part of a field name is no leak)
     if let (Some(secret), Some(mut json)) = (secret, json) {
         let canary = "c".repeat(secret.len());
         json["oauth2ClientSecret"] = canary.clone().into();
