@@ -311,3 +311,188 @@ async fn tokens_that_live_one_second_are_asked_for_at_most_once_a_second() {
     );
     op.stop().await;
 }
+
+/// Which server R3 restarts.
+#[derive(Clone, Copy, Debug)]
+enum Restart {
+    ApiServer,
+    Etcd,
+}
+
+/// The lifetime of the tokens in the R3 runs: long enough that the first token outlives a
+/// restart that begins just before its refresh point.
+const R3_LIFETIME: Duration = Duration::from_secs(40);
+/// How long the restarted server stays down (its start-up comes on top).
+const R3_DOWN: Duration = Duration::from_secs(5);
+
+fn annotation(secret: &k8s_openapi::api::core::v1::Secret, key: &str) -> Timestamp {
+    secret.metadata.annotations.as_ref().unwrap()[key]
+        .parse()
+        .unwrap()
+}
+
+/// R3: `server` is killed while the first refresh of two token Secrets (an Azupay OAuthClient,
+/// enabled once, and a Pyng one) is in flight, and started again after [`R3_DOWN`]: the token
+/// arrives while the server is down. Afterwards
+/// every token Secret holds a new, unexpired token, Azupay was enabled once, and each client got
+/// at most two token requests (the refresh, whose token is kept while writes fail, and at most
+/// the next refresh of that token). Prints how long after the control plane was back every
+/// token Secret was valid and refreshed.
+async fn restart_during_a_refresh(server: Restart) {
+    let config = SandboxConfig::default()
+        .token_lifetime(Provider::Pyng, R3_LIFETIME)
+        .token_lifetime(Provider::Azupay, R3_LIFETIME);
+    let mut env = setup(config).await;
+    let pyng = env.sandbox.pyng();
+    env.create_secret(
+        "pyng-credentials",
+        &[
+            ("client_id", &pyng.client_id),
+            ("client_secret", &pyng.client_secret),
+        ],
+    )
+    .await;
+    env.create_oac(json!({
+        "metadata": {"name": "pyng"},
+        "spec": {"provider": "pyng", "credentialsSecretRef": {"name": "pyng-credentials"},
+                 "tokenUrl": pyng.token_url,
+                 "tokens": [{"secretName": "pyng-token", "scopes": [PYNG_SCOPES[0]]}],
+                 "refresh": {"atLifetimeFraction": FRACTION}}
+    }))
+    .await;
+    env.create_azupay(
+        "payments",
+        json!([{"secretName": "azupay-token", "scopes": ["RestAPI/GET:balance"]}]),
+    )
+    .await;
+    let op = env.start_operator(None);
+    env.wait_ready("pyng").await;
+    env.wait_ready("payments").await;
+    let secrets = ["pyng-token", "azupay-token"];
+    let mut firsts = Vec::new();
+    for name in secrets {
+        let secret = env.token_secret(name).await;
+        firsts.push((
+            data(&secret, "access_token"),
+            annotation(&secret, "clientcreds.dev/refresh-at"),
+        ));
+    }
+    let azupay_client = clientcreds_sandbox::AZUPAY_OAUTH2_CLIENT_ID;
+    let issued = || {
+        (
+            env.sandbox.tokens_issued(Provider::Pyng, &pyng.client_id),
+            env.sandbox.tokens_issued(Provider::Azupay, azupay_client),
+        )
+    };
+    assert_eq!(issued(), (1, 1));
+
+    // The first refresh is answered 3 s late; the server goes down as soon as it reaches the
+    // provider, so its answer arrives while the server is down.
+    let token_requests = |provider: Provider| {
+        env.sandbox
+            .requests_for(provider)
+            .iter()
+            .filter(|r| r.path.ends_with("/token"))
+            .count()
+    };
+    let refresh = firsts.iter().map(|(_, at)| *at).min().unwrap();
+    let first_to_refresh = firsts.iter().position(|(_, at)| *at == refresh).unwrap();
+    let provider = [Provider::Pyng, Provider::Azupay][first_to_refresh];
+    env.sandbox
+        .fail_next(provider, 1, Fault::delay(Duration::from_secs(3)));
+    clientcreds_e2e::eventually("the first refresh in flight", EVENTUALLY, || {
+        let in_flight = token_requests(provider) > 1;
+        async move { in_flight.then_some(()) }
+    })
+    .await;
+    let down = std::time::Instant::now();
+    let down_at = Timestamp::now();
+    match server {
+        Restart::ApiServer => env.cp.restart_apiserver(R3_DOWN).await.unwrap(),
+        Restart::Etcd => env.cp.restart_etcd(R3_DOWN).await.unwrap(),
+    }
+    let back = std::time::Instant::now();
+    let back_at = Timestamp::now();
+    let outage = back - down;
+    let secrets_api = env.secrets();
+    let tokens =
+        clientcreds_e2e::eventually("every token Secret refreshed and valid", EVENTUALLY, || {
+            let secrets_api = secrets_api.clone();
+            let firsts = firsts.clone();
+            async move {
+                let mut tokens = Vec::new();
+                for (name, (first, _)) in secrets.iter().zip(&firsts) {
+                    let secret = secrets_api.get(name).await.ok()?;
+                    let token = data(&secret, "access_token");
+                    let expires: Timestamp = data(&secret, "expires_at").parse().ok()?;
+                    if token == *first || expires <= Timestamp::now() {
+                        return None;
+                    }
+                    tokens.push(token);
+                }
+                Some(tokens)
+            }
+        })
+        .await;
+    let recovered = back.elapsed();
+    // The first refresh fell into the outage: sent before it (the token's issued-at is when the
+    // request was sent), answered 3 s later while the server was down.
+    let reissued = annotation(
+        &env.token_secret(secrets[first_to_refresh]).await,
+        "clientcreds.dev/issued-at",
+    );
+    let answered = reissued + jiff::SignedDuration::from_secs(3);
+    assert!(
+        reissued < down_at && down_at < answered && answered < back_at,
+        "{}: asked at {reissued}, the server was down from {down_at} to {back_at}",
+        secrets[first_to_refresh]
+    );
+    let (pyng_requests, azupay_requests) = issued();
+    eprintln!(
+        "R3 {server:?}: down {outage:?} (killed, {R3_DOWN:?}, start-up); every token Secret valid and \
+         refreshed {recovered:?} after it was back; token requests pyng {} azupay {}; enable calls {}",
+        pyng_requests - 1,
+        azupay_requests - 1,
+        env.sandbox
+            .enable_calls(clientcreds_sandbox::AZUPAY_CLIENT_ID)
+    );
+    assert_eq!(
+        env.sandbox
+            .enable_calls(clientcreds_sandbox::AZUPAY_CLIENT_ID),
+        1,
+        "Azupay enabled twice"
+    );
+    let credentials = env.token_secret("azupay-oauth2-credentials").await;
+    assert_eq!(
+        data(&credentials, "client_secret"),
+        clientcreds_sandbox::AZUPAY_OAUTH2_CLIENT_SECRET
+    );
+    assert!(
+        (2..=3).contains(&pyng_requests) && (2..=3).contains(&azupay_requests),
+        "token requests: pyng {pyng_requests}, azupay {azupay_requests} (first included)"
+    );
+    assert_eq!(call_protected(&pyng.resource_url, &tokens[0]).await, 200);
+    assert_eq!(
+        call_protected(&env.sandbox.azupay().resource_url, &tokens[1]).await,
+        200
+    );
+    op.stop().await;
+    env.assert_no_secret_anywhere(&[
+        firsts[0].0.clone(),
+        firsts[1].0.clone(),
+        tokens[0].clone(),
+        tokens[1].clone(),
+        pyng.client_secret.clone(),
+    ])
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_apiserver_restart_during_a_refresh_leaves_valid_tokens_and_one_enable() {
+    restart_during_a_refresh(Restart::ApiServer).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_etcd_restart_during_a_refresh_leaves_valid_tokens_and_one_enable() {
+    restart_during_a_refresh(Restart::Etcd).await;
+}
