@@ -431,16 +431,18 @@ async fn every_client_authentication_method_against_oidc_provider() {
             .build()
             .unwrap();
     credentials.request_token(&proxied).await.unwrap();
-    // One tunnel: the second request reuses the pooled, already authenticated connection.
+    // Every request went through a tunnel to the server (one or two: whether the second
+    // request reuses the pooled connection depends on when the first one is returned to the
+    // pool, which the client does not promise).
     let tunnels: Vec<_> = proxy
         .requests()
         .into_iter()
         .filter(|r| r.starts_with("CONNECT "))
         .collect();
-    assert_eq!(
-        tunnels,
-        [format!("CONNECT 127.0.0.1:{} HTTP/1.1", server.port)],
-        "{}",
+    let to_server = format!("CONNECT 127.0.0.1:{} HTTP/1.1", server.port);
+    assert!(
+        (1..=2).contains(&tunnels.len()) && tunnels.iter().all(|t| *t == to_server),
+        "{tunnels:?}\n{}",
         proxy.log()
     );
 

@@ -98,6 +98,10 @@ pub struct Context {
     pub egress: EgressPolicy,
     /// The operator's metrics.
     pub metrics: Arc<Metrics>,
+    /// This instance's identity as holder of an enable claim: the reporter's instance (the pod
+    /// name, so a container restarted in its pod takes its own claim up again at once), or
+    /// without one an id unique to this [`Context`] (two operators never share it).
+    pub instance_id: String,
     state: Mutex<HashMap<ObjectKey, ObjectState>>,
 }
 
@@ -117,8 +121,10 @@ impl Context {
         egress: EgressPolicy,
         metrics: Arc<Metrics>,
     ) -> Self {
+        let instance_id = reporter.instance.clone().unwrap_or_else(unique_instance_id);
         Self {
             recorder: Recorder::new(client.clone(), reporter),
+            instance_id,
             client,
             http,
             egress,
@@ -193,6 +199,22 @@ impl Context {
             warn!(error = %e, reason = reason.as_str(), "could not publish event");
         }
     }
+}
+
+/// `operator-` followed by the process id, the time in nanoseconds and a per-process counter:
+/// unique per [`Context`], so two operators in one process differ too.
+fn unique_instance_id() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or_default();
+    format!(
+        "operator-{}-{nanos}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// Reads a Secret; `None` when it does not exist.

@@ -158,6 +158,9 @@ pascal_enum! {
         /// A URL the operator would send a secret to is refused by its egress policy (nothing
         /// was sent).
         EgressDenied,
+        /// Another OAuthClient already uses this Azupay `clientId` (at the same endpoint): its
+        /// one-time secret is issued once, so only one OAuthClient per cluster may enable it.
+        AzupayClientInUse,
     }
 }
 

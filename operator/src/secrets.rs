@@ -40,6 +40,31 @@ pub const REFRESH_REQUEST_ANNOTATION: &str = "clientcreds.dev/refresh";
 /// Credentials Secret annotation: `pending` before the Azupay enable call, `enabled` after.
 pub const ENABLE_STATE_ANNOTATION: &str = "clientcreds.dev/enable-state";
 
+/// Credentials Secret annotation: the operator instance holding the enable claim (only the
+/// holder may call Azupay's enable endpoint).
+pub const ENABLE_HOLDER_ANNOTATION: &str = "clientcreds.dev/enable-holder";
+/// Credentials Secret annotation: when the enable claim was taken (RFC 3339).
+pub const ENABLE_CLAIMED_AT_ANNOTATION: &str = "clientcreds.dev/enable-claimed-at";
+
+/// Credentials Secret label: which Azupay client (endpoint and `clientId`,
+/// [`azupay_client_key`]) it is for, so that a second OAuthClient naming the same client finds
+/// the first with one label-selector list.
+pub const AZUPAY_CLIENT_LABEL: &str = "clientcreds.dev/azupay-client";
+
+/// The [`AZUPAY_CLIENT_LABEL`] value of an Azupay client: a digest of its endpoint (without a
+/// trailing `/`) and `clientId` (32 hex digits, a valid label value whatever the id holds).
+pub fn azupay_client_key(endpoint: &str, client_id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update(endpoint.trim_end_matches('/').as_bytes());
+    h.update([0]);
+    h.update(client_id.as_bytes());
+    h.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// Keys of the operator's Secrets. A token Secret's keys are the middleware's
 /// [`token_secret`] format, re-exported here.
 pub mod keys {
@@ -156,7 +181,16 @@ fn credentials_meta(oac: &OAuthClient, store: &CredentialsStore, state: &str) ->
     ObjectMeta {
         name: Some(store.secret_name.clone()),
         namespace: oac.metadata.namespace.clone(),
-        labels: Some(labels(oac, CREDENTIALS_ROLE)),
+        labels: Some({
+            let mut l = labels(oac, CREDENTIALS_ROLE);
+            if let Some(az) = &oac.spec.azupay {
+                l.insert(
+                    AZUPAY_CLIENT_LABEL.to_owned(),
+                    azupay_client_key(&az.endpoint, &az.client_id),
+                );
+            }
+            l
+        }),
         annotations: Some(BTreeMap::from([(
             ENABLE_STATE_ANNOTATION.to_owned(),
             state.to_owned(),
@@ -177,6 +211,68 @@ pub fn credentials_pending_secret(oac: &OAuthClient, store: &CredentialsStore) -
         type_: Some("Opaque".into()),
         ..Secret::default()
     }
+}
+
+/// Step 1 as a lock when no credentials Secret exists: the pending Secret
+/// ([`credentials_pending_secret`]) claimed by `holder` at `at`, to be *created* (never
+/// applied), so that of two writers only one succeeds and the other gets `AlreadyExists`.
+pub fn credentials_claim_secret(
+    oac: &OAuthClient,
+    store: &CredentialsStore,
+    holder: &str,
+    at: Timestamp,
+) -> Secret {
+    let mut secret = credentials_pending_secret(oac, store);
+    secret
+        .metadata
+        .annotations
+        .get_or_insert_with(BTreeMap::new)
+        .extend(claim_annotations(holder, at));
+    secret
+}
+
+fn claim_annotations(holder: &str, at: Timestamp) -> [(String, String); 3] {
+    [
+        (ENABLE_STATE_ANNOTATION.to_owned(), "pending".to_owned()),
+        (ENABLE_HOLDER_ANNOTATION.to_owned(), holder.to_owned()),
+        (ENABLE_CLAIMED_AT_ANNOTATION.to_owned(), at.to_string()),
+    ]
+}
+
+/// Step 1 as a lock when the credentials Secret exists: a JSON merge patch that sets the
+/// pending mark and the claim (`holder`, `at`) and carries `resource_version` as a
+/// precondition, so that it fails with `409 Conflict` when anyone wrote the Secret since it was
+/// read. It touches annotations only, so it can never remove stored data.
+/// `azupay_client` is the Secret's [`AZUPAY_CLIENT_LABEL`] value ([`azupay_client_key`]), set
+/// too (a Secret marked before the label existed gets it with its claim).
+pub fn claim_patch(
+    resource_version: &str,
+    holder: &str,
+    at: Timestamp,
+    azupay_client: &str,
+) -> serde_json::Value {
+    let annotations: serde_json::Map<String, serde_json::Value> = claim_annotations(holder, at)
+        .into_iter()
+        .map(|(k, v)| (k, serde_json::Value::String(v)))
+        .collect();
+    serde_json::json!({
+        "metadata": {
+            "resourceVersion": resource_version,
+            "labels": {AZUPAY_CLIENT_LABEL: azupay_client},
+            "annotations": annotations,
+        }
+    })
+}
+
+/// The enable claim recorded on a credentials Secret: its holder and when it was taken (`None`
+/// when missing or unreadable).
+pub fn enable_claim(secret: &Secret) -> (Option<&str>, Option<Timestamp>) {
+    let annotations = secret.metadata.annotations.as_ref();
+    let get = |key: &str| annotations.and_then(|a| a.get(key)).map(String::as_str);
+    (
+        get(ENABLE_HOLDER_ANNOTATION),
+        get(ENABLE_CLAIMED_AT_ANNOTATION).and_then(|t| t.parse().ok()),
+    )
 }
 
 /// Step 2: the credentials Secret with the one-time client secret.

@@ -35,11 +35,18 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
+/// Ready once the operator can serve, and not while it holds a one-time Azupay secret in
+/// memory only (so a rollout waits for that write instead of losing the secret).
 async fn readyz(State(h): State<Health>) -> (StatusCode, &'static str) {
-    if h.ready.load(Ordering::Relaxed) {
-        (StatusCode::OK, "ok")
-    } else {
+    if !h.ready.load(Ordering::Relaxed) {
         (StatusCode::SERVICE_UNAVAILABLE, "not ready")
+    } else if h.metrics.secrets_held_in_memory() > 0 {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "holding a one-time Azupay secret in memory only",
+        )
+    } else {
+        (StatusCode::OK, "ok")
     }
 }
 

@@ -16,6 +16,11 @@
 //! assert!(!text.contains(r#"reason="CredentialsLost""#));
 //! metrics.forget_ready("payments", "payu");
 //! assert!(!metrics.encode().contains(r#"oauthclient="payu""#));
+//! let metrics = std::sync::Arc::new(metrics);
+//! let held = metrics.hold_secret();
+//! assert!(metrics.encode().contains("clientcreds_operator_secrets_held_in_memory 1"));
+//! drop(held);
+//! assert_eq!(metrics.secrets_held_in_memory(), 0);
 //! ```
 
 use std::collections::HashMap;
@@ -39,6 +44,7 @@ pub struct Metrics {
     reconcile_duration: Histogram,
     reconcile_errors: Family<Labels, Counter>,
     ready: Family<Labels, Gauge>,
+    secrets_held: Gauge,
     /// The labels of each OAuthClient's current `ready` series, so a changed reason replaces it.
     ready_labels: Mutex<HashMap<(String, String), Labels>>,
 }
@@ -58,6 +64,7 @@ impl Default for Metrics {
         let reconcile_duration = Histogram::new(exponential_buckets(0.005, 2.0, 14));
         let reconcile_errors = Family::<Labels, Counter>::default();
         let ready = Family::<Labels, Gauge>::default();
+        let secrets_held = Gauge::default();
         registry.register(
             "token_refreshes",
             "Token requests made for token Secrets, by provider and result",
@@ -89,6 +96,12 @@ impl Default for Metrics {
              (for example CredentialsLost, TokenRequestFailed)",
             ready.clone(),
         );
+        registry.register(
+            "secrets_held_in_memory",
+            "One-time Azupay client secrets this process holds in memory only (returned by enable, \
+             not written to their credentials Secret yet): a restart now loses them",
+            secrets_held.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
             refreshes,
@@ -97,6 +110,7 @@ impl Default for Metrics {
             reconcile_duration,
             reconcile_errors,
             ready,
+            secrets_held,
             ready_labels: Mutex::new(HashMap::new()),
         }
     }
@@ -112,6 +126,18 @@ impl Metrics {
             ])
             .inc();
     }
+    /// Counts a one-time secret as held in memory only until the returned guard is dropped
+    /// (when it is written, or the flow holding it ends in any way).
+    pub fn hold_secret(self: &std::sync::Arc<Self>) -> HeldInMemory {
+        self.secrets_held.inc();
+        HeldInMemory(self.clone())
+    }
+
+    /// How many one-time secrets are held in memory only (`/readyz` fails while any is).
+    pub fn secrets_held_in_memory(&self) -> i64 {
+        self.secrets_held.get()
+    }
+
     /// Counts one enable call.
     pub fn enable_call(&self, result: &str) {
         self.enable_calls
@@ -188,6 +214,17 @@ impl Metrics {
             out.clear();
         }
         out
+    }
+}
+
+/// A one-time secret counted in `clientcreds_operator_secrets_held_in_memory`
+/// ([`Metrics::hold_secret`]); dropping it stops counting it.
+#[derive(Debug)]
+pub struct HeldInMemory(std::sync::Arc<Metrics>);
+
+impl Drop for HeldInMemory {
+    fn drop(&mut self) {
+        self.0.secrets_held.dec();
     }
 }
 

@@ -165,7 +165,13 @@ fn crd_and_rbac_are_rendered_from_what_the_code_generates() {
         pod["containers"][0]["readinessProbe"]["httpGet"]["path"],
         "/readyz"
     );
-    assert!(pod["terminationGracePeriodSeconds"].as_i64().unwrap() >= 45);
+    // long enough for an enable call (120 s timeout) and the write of its one-time secret
+    assert!(pod["terminationGracePeriodSeconds"].as_i64().unwrap() >= 150);
+    // a PodDisruptionBudget on request with one replica too
+    let docs = render(home.path(), None, &["podDisruptionBudget.enabled=true"]);
+    let pdbs = find(&docs, "PodDisruptionBudget");
+    assert_eq!(pdbs.len(), 1);
+    assert_eq!(pdbs[0]["spec"]["minAvailable"], 1);
 
     // namespaced mode: a Role in each listed namespace, nothing cluster-wide
     let docs = render(home.path(), Some(&ci_file("namespaced-values.yaml")), &[]);

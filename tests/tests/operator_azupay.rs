@@ -4,6 +4,10 @@
 #![allow(clippy::unwrap_used)]
 
 mod operator_support;
+/// The operator as its own process (the scale harness's), for the SIGKILL test.
+#[allow(dead_code)]
+#[path = "../benches/scale_support/process.rs"]
+mod process;
 
 use clientcreds_sandbox::{AZUPAY_OAUTH2_CLIENT_SECRET, Provider, SandboxConfig};
 use kube::api::{Patch, PatchParams};
@@ -158,12 +162,29 @@ async fn the_secret_survives_a_failed_first_write() {
         json!([{"secretName": "token-balance", "scopes": ["RestAPI/GET:balance"]}]),
     )
     .await;
-    let op = env.start_operator(None);
+    let (config, base) = config_with_metrics();
+    let op = env.start_operator_with(config);
+    let held = |text: &str| {
+        text.lines()
+            .find(|l| l.starts_with("clientcreds_operator_secrets_held_in_memory "))
+            .map(str::to_owned)
+    };
 
     // the credentials Secret was prepared (with the pending mark) before the call …
     let note = env.wait_event("CredentialsWriteFailed").await;
     assert!(!note.contains(AZUPAY_OAUTH2_CLIENT_SECRET));
     assert_eq!(env.sandbox.enable_calls(&az.client_id), 1);
+    // … while the secret is held in memory only, the gauge says 1 and /readyz fails …
+    let (_, metrics) = http_get(&format!("{base}/metrics")).await;
+    assert_eq!(
+        held(&metrics).as_deref(),
+        Some("clientcreds_operator_secrets_held_in_memory 1")
+    );
+    assert!(!metrics.contains(AZUPAY_OAUTH2_CLIENT_SECRET));
+    let (code, body) = http_get(&format!("{base}/readyz")).await;
+    assert_eq!(code, 503, "{body}");
+    assert!(body.contains("in memory"), "{body}");
+    assert_eq!(http_get(&format!("{base}/healthz")).await.0, 200);
     // … the status says so while the secret waits in memory …
     let (_, cond) = env
         .wait_condition_reason("payments", "CredentialsStored", "CredentialsWriteFailed")
@@ -193,6 +214,13 @@ async fn the_secret_survives_a_failed_first_write() {
         .unwrap();
     assert_eq!(data(&creds, "client_secret"), AZUPAY_OAUTH2_CLIENT_SECRET);
     assert_eq!(env.sandbox.enable_calls(&az.client_id), 1);
+    // … and once it is written, the gauge is back to 0 and the operator ready again
+    let (_, metrics) = http_get(&format!("{base}/metrics")).await;
+    assert_eq!(
+        held(&metrics).as_deref(),
+        Some("clientcreds_operator_secrets_held_in_memory 0")
+    );
+    assert_eq!(http_get(&format!("{base}/readyz")).await.0, 200);
     let token = data(&env.token_secret("token-balance").await, "access_token");
     assert_eq!(call_protected(&az.resource_url, &token).await, 200);
     op.stop().await;
@@ -214,14 +242,21 @@ async fn a_restart_between_enable_and_write_reports_credentials_lost() {
         json!([{"secretName": "token-balance", "scopes": ["RestAPI/GET:balance"]}]),
     )
     .await;
-    let op = env.start_operator(None);
+    // the same instance name across the restart: a container restarted in its pod, which
+    // takes its own enable claim up again at once (another instance would wait for the claim
+    // to expire, as the old one might still be calling)
+    let config = || clientcreds_operator::run::Config {
+        instance: Some("operator-pod-1".into()),
+        ..test_config()
+    };
+    let op = env.start_operator_with(config());
     env.wait_event("CredentialsWriteFailed").await;
     assert_eq!(env.sandbox.enable_calls(&az.client_id), 1);
     // the process dies while it holds the secret only in memory
     op.kill().await;
     env.allow_client_secret_writes().await;
 
-    let op = env.start_operator(None);
+    let op = env.start_operator_with(config());
     let (oac, _) = env
         .wait_condition_reason("payments", "CredentialsStored", "CredentialsLost")
         .await;
@@ -461,4 +496,282 @@ async fn an_echoed_api_key_is_not_shown_in_status_events_or_logs() {
     op.stop().await;
     env.assert_no_secret_anywhere(std::slice::from_ref(&az.api_key))
         .await;
+}
+
+/// The Azupay clients of the race tests: business `clientId`, API key, OAuth 2.0 client id and
+/// secret, one per round.
+fn race_clients(prefix: &str, rounds: usize) -> (SandboxConfig, Vec<[String; 4]>) {
+    let mut config = SandboxConfig::default();
+    let mut clients = Vec::new();
+    for i in 0..rounds {
+        let c = [
+            format!("BIZ-{prefix}-{i}"),
+            format!("key-{prefix}-{i}"),
+            format!("oauth2-{prefix}-{i}"),
+            format!("one-time-secret-{prefix}-{i}"),
+        ];
+        config = config.azupay_client(
+            clientcreds_sandbox::AzupayClient::new(&c[0], &c[1]).oauth2_credentials(&c[2], &c[3]),
+        );
+        clients.push(c);
+    }
+    (config, clients)
+}
+
+/// The pending mark is a lock (issue 13, enable-once (c)): two operators without a lease see
+/// the same new OAuthClient at once; only the one holding the claim calls enable, the other
+/// waits and then uses the stored secret. Several rounds (fresh Azupay clients, the enable
+/// answer delayed to widen the window) make the race likely.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_operators_without_a_lease_enable_once() {
+    const ROUNDS: usize = 5;
+    let (config, clients) = race_clients("race", ROUNDS);
+    let env = setup(config).await;
+    let az = env.sandbox.azupay();
+    let a = env.start_operator_with(test_config());
+    let b = env.start_operator_with(test_config());
+    for (i, [client_id, api_key, oauth2_id, oauth2_secret]) in clients.iter().enumerate() {
+        env.sandbox.fail_next_enable(
+            1,
+            clientcreds_sandbox::Fault::delay(std::time::Duration::from_millis(500)),
+        );
+        let key_secret = format!("key-{i}");
+        env.create_secret(&key_secret, &[("apiKey", api_key)]).await;
+        let name = format!("race-{i}");
+        let creds = format!("creds-{i}");
+        env.create_oac(json!({
+            "metadata": {"name": name},
+            "spec": {
+                "provider": "azupay",
+                "azupay": {"endpoint": az.endpoint, "clientId": client_id,
+                           "apiKeySecretRef": {"name": key_secret, "key": "apiKey"}},
+                "credentials": {"secretName": creds},
+                "tokens": [{"secretName": format!("token-{i}"), "scopes": ["RestAPI/GET:balance"]}],
+            }
+        }))
+        .await;
+        env.wait_ready(&name).await;
+        assert_eq!(env.sandbox.enable_calls(client_id), 1, "round {i}");
+        let stored = env.secrets().get(&creds).await.unwrap();
+        assert_eq!(data(&stored, "client_id"), *oauth2_id, "round {i}");
+        assert_eq!(data(&stored, "client_secret"), *oauth2_secret, "round {i}");
+        let annotations = stored.metadata.annotations.unwrap();
+        assert_eq!(annotations["clientcreds.dev/enable-state"], "enabled");
+        assert!(annotations.contains_key("clientcreds.dev/enable-holder"));
+    }
+    // nobody reported the secret lost (the loser of a race never asked Azupay a second time)
+    assert!(
+        env.events()
+            .await
+            .iter()
+            .all(|e| e.reason.as_deref() != Some("CredentialsLost"))
+    );
+    a.stop().await;
+    b.stop().await;
+    for [client_id, ..] in &clients {
+        assert_eq!(env.sandbox.enable_calls(client_id), 1);
+    }
+}
+
+/// Creates an OAuthClient `name` for the Azupay client `[clientId, apiKey, ..]`, with its own
+/// API key Secret, credentials Secret `creds-{name}` and token Secret `token-{name}`.
+async fn create_azupay_oac(env: &Env, name: &str, client: &[String; 4]) {
+    let az = env.sandbox.azupay();
+    let key_secret = format!("key-{name}");
+    env.create_secret(&key_secret, &[("apiKey", &client[1])])
+        .await;
+    env.create_oac(json!({
+        "metadata": {"name": name},
+        "spec": {
+            "provider": "azupay",
+            "azupay": {"endpoint": az.endpoint, "clientId": client[0],
+                       "apiKeySecretRef": {"name": key_secret, "key": "apiKey"}},
+            "credentials": {"secretName": format!("creds-{name}")},
+            "tokens": [{"secretName": format!("token-{name}"), "scopes": ["RestAPI/GET:balance"]}],
+        }
+    }))
+    .await;
+}
+
+/// One Azupay client id per cluster (issue 13, enable-once (f)): a second OAuthClient naming
+/// an Azupay client another one uses gets `AzupayClientInUse` naming it, and no enable call —
+/// after the first stored its secret, and when both are created at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_oauthclient_for_the_same_azupay_client_is_refused() {
+    let (config, clients) = race_clients("shared", 2);
+    let env = setup(config).await;
+    let op = env.start_operator_with(test_config());
+
+    // one after the other
+    create_azupay_oac(&env, "first", &clients[0]).await;
+    env.wait_ready("first").await;
+    create_azupay_oac(&env, "second", &clients[0]).await;
+    let (_, cond) = env
+        .wait_condition_reason("second", "CredentialsStored", "AzupayClientInUse")
+        .await;
+    assert_eq!(cond.status, "False");
+    assert!(cond.message.contains("app/first"), "{}", cond.message);
+    assert!(cond.message.contains(&clients[0][0]), "{}", cond.message);
+    let note = env.wait_event("AzupayClientInUse").await;
+    assert!(note.contains("app/first"), "{note}");
+    assert_eq!(env.sandbox.enable_calls(&clients[0][0]), 1);
+    assert!(
+        env.secrets()
+            .get_opt("token-second")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        env.secrets()
+            .get_opt("creds-second")
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // both at once: exactly one enables, the other is refused
+    env.sandbox.fail_next_enable(
+        1,
+        clientcreds_sandbox::Fault::delay(std::time::Duration::from_millis(500)),
+    );
+    tokio::join!(
+        create_azupay_oac(&env, "third", &clients[1]),
+        create_azupay_oac(&env, "fourth", &clients[1]),
+    );
+    let (winner, loser) = clientcreds_e2e::eventually("one Ready, one refused", EVENTUALLY, || {
+        let api = env.oacs();
+        async move {
+            let reason = |name: &'static str| {
+                let api = api.clone();
+                async move {
+                    let o = api.get(name).await.ok()?;
+                    o.status?
+                        .conditions
+                        .into_iter()
+                        .find(|c| c.type_ == "CredentialsStored")
+                        .map(|c| c.reason)
+                }
+            };
+            let (a, b) = (reason("third").await?, reason("fourth").await?);
+            match (a.as_str(), b.as_str()) {
+                ("Stored", "AzupayClientInUse") => Some(("third", "fourth")),
+                ("AzupayClientInUse", "Stored") => Some(("fourth", "third")),
+                _ => None,
+            }
+        }
+    })
+    .await;
+    env.wait_ready(winner).await;
+    let (_, cond) = env
+        .wait_condition_reason(loser, "CredentialsStored", "AzupayClientInUse")
+        .await;
+    assert!(
+        cond.message.contains(&format!("app/{winner}")),
+        "{}",
+        cond.message
+    );
+    assert_eq!(env.sandbox.enable_calls(&clients[1][0]), 1);
+    op.stop().await;
+    assert!(
+        env.events()
+            .await
+            .iter()
+            .all(|e| e.reason.as_deref() != Some("CredentialsLost"))
+    );
+}
+
+/// A reduced R1 kill matrix (issue 13): the operator binary SIGKILLed at steps of the enable
+/// flow, then started again as the same instance (a container restarted in its pod), 2 runs
+/// per step with fresh Azupay clients. Never a second effective enable call (the sandbox
+/// processes a delayed enable only after the delay, so a call killed in flight never took
+/// effect and is made once more); a secret the operator wrote survives the kill.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sigkilled_operator_never_enables_twice_nor_loses_a_stored_secret() {
+    const RUNS: usize = 2;
+    const STEPS: [&str; 3] = ["mark-written", "call-in-flight", "secret-written"];
+    let (config, clients) = race_clients("kill", STEPS.len() * RUNS);
+    let env = setup(config).await;
+    let log = std::env::temp_dir().join(format!("clientcreds-kill-{}.log", std::process::id()));
+    let instance = [("POD_NAME", "clientcreds-operator-0")];
+    let mut outcomes = Vec::new();
+    for (n, client) in clients.iter().enumerate() {
+        let step = STEPS[n / RUNS];
+        let name = format!("kill-{n}");
+        let creds = format!("creds-{name}");
+        if step == "call-in-flight" {
+            // the enable call takes effect, its answer comes 5 s later: killed before it arrives
+            env.sandbox.fail_next_enable(
+                1,
+                clientcreds_sandbox::Fault::delay(std::time::Duration::from_secs(5))
+                    .after_processing(),
+            );
+        }
+        let op = process::OperatorProcess::start_with(&env, log.clone(), &instance).await;
+        create_azupay_oac(&env, &name, client).await;
+        let env = &env;
+        clientcreds_e2e::eventually(&format!("{name}: {step}"), EVENTUALLY, || {
+            let api = env.secrets();
+            let creds = creds.clone();
+            async move {
+                let secret = api.get_opt(&creds).await.ok()?;
+                let reached = match step {
+                    "mark-written" => secret.is_some(),
+                    "call-in-flight" => env.sandbox.enable_calls(&client[0]) >= 1,
+                    _ => secret.is_some_and(|s| {
+                        s.data
+                            .as_ref()
+                            .is_some_and(|d| d.contains_key("client_secret"))
+                    }),
+                };
+                reached.then_some(())
+            }
+        })
+        .await;
+        op.kill().await;
+        let op = process::OperatorProcess::start_with(env, log.clone(), &instance).await;
+        let (_, cond) = clientcreds_e2e::eventually(&format!("{name} settled"), EVENTUALLY, || {
+            let api = env.oacs();
+            let name = name.clone();
+            async move {
+                let o = api.get(&name).await.ok()?;
+                let c = o
+                    .status
+                    .as_ref()?
+                    .conditions
+                    .iter()
+                    .find(|c| {
+                        c.type_ == "CredentialsStored"
+                            && (c.reason == "Stored" || c.reason == "CredentialsLost")
+                    })?
+                    .clone();
+                Some((o, c))
+            }
+        })
+        .await;
+        op.kill().await;
+        let calls = env.sandbox.enable_calls(&client[0]);
+        outcomes.push(format!("{step}: {} enable call(s), {}", calls, cond.reason));
+        match step {
+            // the sandbox delays before it processes: the killed call never took effect, so
+            // the restarted operator (details: not enabled) enables once, effectively once
+            "call-in-flight" => {
+                assert_eq!(calls, 2, "{name} ({step})");
+                assert_eq!(cond.reason, "Stored", "{name}");
+            }
+            // killed right after the mark: the call was not made, or made and answered (then
+            // stored, or — answer lost with the process — reported, never enabled over)
+            _ => assert_eq!(calls, 1, "{name} ({step}): a second enable call"),
+        }
+        if cond.reason == "Stored" {
+            // the secret stored is the one Azupay issued (a second effective enable would
+            // have been refused with 409 and reported as CredentialsLost)
+            let stored = env.secrets().get(&creds).await.unwrap();
+            assert_eq!(data(&stored, "client_secret"), client[3], "{name}");
+        }
+        if step == "secret-written" {
+            assert_eq!(cond.reason, "Stored", "{name}");
+        }
+    }
+    println!("kill matrix outcomes:\n{}", outcomes.join("\n"));
 }

@@ -2,7 +2,10 @@
 //!
 //! The enable call (`POST {endpoint}/client/{clientId}/oauth2`) returns the OAuth 2.0 client
 //! secret **once**. The operator therefore:
-//! 1. creates the credentials Secret with an "enable pending" mark before calling enable;
+//! 1. takes the enable claim on the credentials Secret (the "enable pending" mark as a lock:
+//!    created only if the Secret does not exist, otherwise patched with a resourceVersion
+//!    precondition; see [`lock_step`]) before calling enable — of two writers (two replicas
+//!    without a lease, an old leader draining) only one holds it, and only the holder calls;
 //! 2. writes the returned secret at once, retrying while it holds it only in memory;
 //! 3. after a restart with the mark and no stored secret, asks the details endpoint: not enabled
 //!    → enabling is safe; enabled → `CredentialsLost`, and a person must contact Azupay.
@@ -25,14 +28,15 @@ use std::time::Duration;
 
 use clientcreds::AzupayConnectionDetails;
 use futures::future::BoxFuture;
+use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams};
 use kube::runtime::events::EventType;
 use secrecy::SecretString;
 use tracing::{info, warn};
 
-use super::client::{AzupayClient, AzupayError};
+use super::client::{AzupayClient, AzupayError, ENABLE_TIMEOUT};
 use crate::context::{Context, get_secret, kube_message};
 use crate::crd::{AzupaySpec, CredentialsStore, OAuthClient, OAuthClientStatus};
 use crate::credentials::{CredentialsState, Outcome, Resolved};
@@ -117,6 +121,111 @@ pub fn next_step(
     }
 }
 
+/// How long an enable claim held by another instance is respected beyond the enable call's
+/// timeout (its details call and the first write of the answer).
+pub const CLAIM_MARGIN: Duration = Duration::from_secs(30);
+
+/// How long an enable claim holds: the enable call's timeout (`enable_timeout`) plus
+/// [`CLAIM_MARGIN`]. A younger claim of another instance means its call may be in flight.
+pub fn claim_hold(enable_timeout: Duration) -> Duration {
+    enable_timeout + CLAIM_MARGIN
+}
+
+/// How to take the enable claim (the pending mark as a lock) before asking the details
+/// endpoint and calling enable.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LockStep {
+    /// No credentials Secret: create it with the claim (create-only: `AlreadyExists` means
+    /// another writer was first).
+    Create,
+    /// The Secret exists without a live claim of another instance: claim it with this
+    /// resourceVersion as precondition (`Conflict` means another writer was first).
+    Claim {
+        /// The resourceVersion the Secret was read at.
+        resource_version: String,
+    },
+    /// Another instance holds a live claim (its enable call may be in flight): never call;
+    /// look again after this long at most.
+    Wait(Duration),
+}
+
+/// Decides how to take the enable claim for the credentials Secret `current` (as read, without
+/// a stored secret), as instance `me` at `now`, where a claim holds for `hold`
+/// ([`claim_hold`]).
+///
+/// A claim of another instance younger than `hold` is waited for; an older one (its holder
+/// died or gave up), an unreadable one, or our own is claimed again. A Secret read without a
+/// resourceVersion is "created" (which fails, as it exists): no write without a precondition.
+pub fn lock_step(current: Option<&Secret>, me: &str, now: Timestamp, hold: Duration) -> LockStep {
+    let Some(secret) = current else {
+        return LockStep::Create;
+    };
+    if let (Some(holder), Some(at)) = secrets::enable_claim(secret)
+        && holder != me
+    {
+        let age = now.duration_since(at);
+        let hold = jiff::SignedDuration::try_from(hold).unwrap_or(jiff::SignedDuration::MAX);
+        if age < hold {
+            let left = (hold - age.max(jiff::SignedDuration::ZERO))
+                .try_into()
+                .unwrap_or(Duration::ZERO);
+            return LockStep::Wait(left);
+        }
+    }
+    match secret.metadata.resource_version.clone() {
+        Some(resource_version) => LockStep::Claim { resource_version },
+        None => LockStep::Create,
+    }
+}
+
+/// Which other OAuthClient (`namespace/name`) already uses the Azupay client, if any, from the
+/// credentials Secrets carrying its [`secrets::AZUPAY_CLIENT_LABEL`] (`others`; the Secret
+/// `mine` = `(namespace, name)` of this OAuthClient is skipped). One uses it when its Secret
+/// holds the stored secret, or when it holds a live enable claim (younger than `hold` at `now`)
+/// taken before `my_claim` — `(time, namespace, name)` order, so that of two OAuthClients
+/// claiming at once both agree on the one that goes on. A stale claim without a secret (its
+/// holder gave up) does not count.
+pub fn client_in_use(
+    others: &[Secret],
+    mine: (&str, &str),
+    my_claim: Timestamp,
+    now: Timestamp,
+    hold: Duration,
+) -> Option<String> {
+    let hold = jiff::SignedDuration::try_from(hold).unwrap_or(jiff::SignedDuration::MAX);
+    others.iter().find_map(|other| {
+        let ns = other.metadata.namespace.as_deref().unwrap_or_default();
+        let name = other.metadata.name.as_deref().unwrap_or_default();
+        if (ns, name) == mine {
+            return None;
+        }
+        let user = other
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(secrets::OAUTHCLIENT_LABEL))
+            .map_or_else(|| format!("{ns}/?"), |o| format!("{ns}/{o}"));
+        if stored_credentials(other).is_some() {
+            return Some(user);
+        }
+        let (Some(_), Some(at)) = secrets::enable_claim(other) else {
+            return None;
+        };
+        let live = now.duration_since(at) < hold;
+        (live && (at, ns, name) < (my_claim, mine.0, mine.1)).then_some(user)
+    })
+}
+
+/// The message of the `AzupayClientInUse` condition and event.
+pub fn client_in_use_message(client_id: &str, endpoint: &str, user: &str) -> String {
+    format!(
+        "Azupay clientId {client_id} (spec.azupay.clientId) at {endpoint} is already used by          OAuthClient {user}: its OAuth 2.0 client secret is issued once, so only one OAuthClient          per cluster may use an Azupay client. Nothing was enabled; use that OAuthClient's token          Secrets or another clientId"
+    )
+}
+
+/// How long to wait before looking again when another writer holds or just took the claim.
+const CLAIM_RECHECK: Duration = Duration::from_secs(3);
+
 /// What to do after asking the details endpoint in [`EnableStep::CheckDetails`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum AfterDetails {
@@ -158,8 +267,12 @@ enum State {
         api_key: SecretString,
         key_version: String,
     },
-    /// Write the "enable pending" mark before anything irreversible.
-    MarkPending { api_key: SecretString },
+    /// Take the enable claim (the "enable pending" mark as a lock) before anything
+    /// irreversible; `current` is the credentials Secret as read.
+    Claim {
+        api_key: SecretString,
+        current: Option<Box<Secret>>,
+    },
     /// Ask the details endpoint whether OAuth 2.0 is enabled ([`after_details`]).
     CheckDetails { api_key: SecretString },
     /// Call enable, once.
@@ -253,7 +366,7 @@ pub async fn resolve<'a>(
                 api_key,
                 key_version,
             } => flow.use_stored(stored, &api_key, key_version).await,
-            State::MarkPending { api_key } => flow.mark_pending(api_key).await,
+            State::Claim { api_key, current } => flow.claim(api_key, current.as_deref()).await,
             State::CheckDetails { api_key } => flow.check_details(api_key).await,
             State::Enable { api_key } => flow.enable(&api_key).await,
             State::Store { details, secret } => flow.store(details, secret).await,
@@ -320,8 +433,11 @@ impl Flow<'_> {
                     "the credentials Secret has no secret",
                 )),
             },
-            EnableStep::CheckDetails => State::CheckDetails { api_key },
-            EnableStep::MarkPending => State::MarkPending { api_key },
+            // Both go through the claim: only its holder asks the details and calls enable.
+            EnableStep::CheckDetails | EnableStep::MarkPending => State::Claim {
+                api_key,
+                current: creds_secret.map(Box::new),
+            },
             EnableStep::Conflict => {
                 let message = secrets::conflict_message(
                     &self.store.secret_name,
@@ -396,39 +512,141 @@ impl Flow<'_> {
         }))
     }
 
-    async fn mark_pending(&self, api_key: SecretString) -> State {
-        let mark = secrets::credentials_pending_secret(self.oac, self.store);
-        if let Err(e) = self
-            .secrets
-            .patch(
-                &self.store.secret_name,
-                &PatchParams::apply(MARK_FIELD_MANAGER).force(),
-                &Patch::Apply(&mark),
-            )
-            .await
-        {
-            let msg = format!(
-                "cannot create credentials Secret {} before enabling OAuth 2.0 (nothing was enabled): {}",
-                self.store.secret_name,
-                kube_message(&e)
-            );
-            self.event(
-                EventType::Warning,
-                Reason::CredentialsSecretNotWritable,
-                EventAction::PrepareEnable,
-                msg.clone(),
-            )
-            .await;
-            return State::Done(Outcome::NotReady(
-                CredentialsState::Failed {
-                    reason: Reason::CredentialsSecretNotWritable,
-                    message: msg,
-                },
-                Some(Duration::from_secs(30)),
-            ));
+    /// Takes the enable claim ([`lock_step`]); on success asks the details endpoint next, and
+    /// when another writer holds it or was first, waits without calling anything.
+    async fn claim(&self, api_key: SecretString, current: Option<&Secret>) -> State {
+        let me = self.ctx.instance_id.as_str();
+        let now = Timestamp::now();
+        let hold = claim_hold(ENABLE_TIMEOUT.max(self.ctx.http.timeout()));
+        // one Azupay client per cluster: another OAuthClient using it means no claim, no call
+        if let Some(state) = self.in_use_by_another(now, now, hold).await {
+            return state;
         }
-        (self.report)(CredentialsState::EnablePending).await;
-        State::CheckDetails { api_key }
+        let written = match lock_step(current, me, now, hold) {
+            LockStep::Wait(left) => {
+                info!(oauthclient = %self.oac.name_any(), "another operator instance holds the enable claim; waiting");
+                return State::Done(Outcome::NotReady(
+                    CredentialsState::EnablePending,
+                    Some(left.min(CLAIM_RECHECK)),
+                ));
+            }
+            LockStep::Create => {
+                let secret = secrets::credentials_claim_secret(self.oac, self.store, me, now);
+                let pp = PostParams {
+                    field_manager: Some(MARK_FIELD_MANAGER.into()),
+                    ..PostParams::default()
+                };
+                self.secrets.create(&pp, &secret).await.map(drop)
+            }
+            LockStep::Claim { resource_version } => {
+                let patch = secrets::claim_patch(&resource_version, me, now, &self.client_key());
+                self.secrets
+                    .patch(
+                        &self.store.secret_name,
+                        &PatchParams {
+                            field_manager: Some(MARK_FIELD_MANAGER.into()),
+                            ..PatchParams::default()
+                        },
+                        &Patch::Merge(&patch),
+                    )
+                    .await
+                    .map(drop)
+            }
+        };
+        match written {
+            Ok(()) => {
+                // another OAuthClient may have claimed the same Azupay client at the same time:
+                // the earlier claim goes on, the other stops here (before any Azupay call)
+                if let Some(state) = self.in_use_by_another(now, Timestamp::now(), hold).await {
+                    return state;
+                }
+                (self.report)(CredentialsState::EnablePending).await;
+                State::CheckDetails { api_key }
+            }
+            // 409: AlreadyExists (create) or Conflict (resourceVersion): another writer was
+            // first; look again soon (it holds the claim now, or it stored the secret).
+            Err(kube::Error::Api(e)) if e.code == 409 => {
+                info!(oauthclient = %self.oac.name_any(), "another writer took the enable claim first; waiting");
+                State::Done(Outcome::NotReady(
+                    CredentialsState::EnablePending,
+                    Some(CLAIM_RECHECK),
+                ))
+            }
+            Err(e) => {
+                let msg = format!(
+                    "cannot create credentials Secret {} before enabling OAuth 2.0 (nothing was enabled): {}",
+                    self.store.secret_name,
+                    kube_message(&e)
+                );
+                self.event(
+                    EventType::Warning,
+                    Reason::CredentialsSecretNotWritable,
+                    EventAction::PrepareEnable,
+                    msg.clone(),
+                )
+                .await;
+                State::Done(Outcome::NotReady(
+                    CredentialsState::Failed {
+                        reason: Reason::CredentialsSecretNotWritable,
+                        message: msg,
+                    },
+                    Some(Duration::from_secs(30)),
+                ))
+            }
+        }
+    }
+
+    /// This OAuthClient's [`secrets::AZUPAY_CLIENT_LABEL`] value.
+    fn client_key(&self) -> String {
+        secrets::azupay_client_key(&self.az.endpoint, &self.az.client_id)
+    }
+
+    /// One label-selector list of the credentials Secrets of this Azupay client (cluster-wide;
+    /// in this namespace only when the operator may not list Secrets cluster-wide), then
+    /// [`client_in_use`]: `Some` ends the flow with `AzupayClientInUse` (or waits when the list
+    /// fails).
+    async fn in_use_by_another(
+        &self,
+        my_claim: Timestamp,
+        now: Timestamp,
+        hold: Duration,
+    ) -> Option<State> {
+        let lp = ListParams::default().labels(&format!(
+            "{}={}",
+            secrets::AZUPAY_CLIENT_LABEL,
+            self.client_key()
+        ));
+        let listed = match Api::<Secret>::all(self.ctx.client.clone()).list(&lp).await {
+            Err(kube::Error::Api(e)) if e.code == 403 => self.secrets.list(&lp).await,
+            other => other,
+        };
+        let others = match listed {
+            Ok(list) => list.items,
+            Err(e) => {
+                warn!(oauthclient = %self.oac.name_any(), error = %kube_message(&e), "cannot list the credentials Secrets of this Azupay client; not enabling yet");
+                return Some(State::Done(Outcome::NotReady(
+                    CredentialsState::EnablePending,
+                    Some(Duration::from_secs(30)),
+                )));
+            }
+        };
+        let ns = self.oac.namespace().unwrap_or_default();
+        let user = client_in_use(&others, (&ns, &self.store.secret_name), my_claim, now, hold)?;
+        let message = client_in_use_message(&self.az.client_id, &self.az.endpoint, &user);
+        self.event(
+            EventType::Warning,
+            Reason::AzupayClientInUse,
+            EventAction::PrepareEnable,
+            message.clone(),
+        )
+        .await;
+        Some(State::Done(Outcome::NotReady(
+            CredentialsState::Failed {
+                reason: Reason::AzupayClientInUse,
+                message,
+            },
+            Some(Duration::from_secs(60)),
+        )))
     }
 
     /// Asks Azupay's details endpoint, then enables only when OAuth 2.0 is not enabled yet. Run
@@ -517,6 +735,8 @@ impl Flow<'_> {
             &secret,
             &details.oauth2_token_url,
         );
+        // counted (gauge, /readyz) until written, or until this flow ends in any way
+        let held = self.ctx.metrics.hold_secret();
         let mut delay = Duration::from_millis(500);
         let mut attempt = 0u32;
         loop {
@@ -530,7 +750,10 @@ impl Flow<'_> {
                 )
                 .await
             {
-                Ok(_) => break,
+                Ok(_) => {
+                    drop(held);
+                    break;
+                }
                 Err(e) => {
                     warn!(oauthclient = %self.oac.name_any(), attempt, error = %kube_message(&e), "storing the Azupay client secret failed; retrying (held in memory only)");
                     if attempt == 1 {
@@ -637,6 +860,131 @@ mod tests {
                 EnableStep::Conflict
             );
         }
+    }
+
+    #[test]
+    fn the_enable_claim_is_a_lock() {
+        let now: Timestamp = "2026-01-01T00:10:00Z".parse().unwrap();
+        let hold = claim_hold(Duration::from_secs(120));
+        assert_eq!(hold, Duration::from_secs(150));
+        let claimed = |holder: &str, at: &str, rv: Option<&str>| {
+            let mut s = secret(&[], Some("pending"));
+            let a = s.metadata.annotations.as_mut().unwrap();
+            a.insert(secrets::ENABLE_HOLDER_ANNOTATION.into(), holder.into());
+            a.insert(secrets::ENABLE_CLAIMED_AT_ANNOTATION.into(), at.into());
+            s.metadata.resource_version = rv.map(str::to_owned);
+            s
+        };
+        let claim = |rv: &str| LockStep::Claim {
+            resource_version: rv.into(),
+        };
+        // no Secret: create-only
+        assert_eq!(lock_step(None, "me", now, hold), LockStep::Create);
+        // a Secret without a claim (an older mark, or ours without data): claim at its version
+        let mut unclaimed = secret(&[], Some("pending"));
+        unclaimed.metadata.resource_version = Some("7".into());
+        assert_eq!(lock_step(Some(&unclaimed), "me", now, hold), claim("7"));
+        // another instance's claim 60 s old: wait the 90 s left, never claim
+        let live = claimed("other", "2026-01-01T00:09:00Z", Some("8"));
+        assert_eq!(
+            lock_step(Some(&live), "me", now, hold),
+            LockStep::Wait(Duration::from_secs(90))
+        );
+        // a claim from the future (clock skew) is waited for, at most `hold`
+        let future = claimed("other", "2026-01-01T00:20:00Z", Some("8"));
+        assert!(
+            matches!(lock_step(Some(&future), "me", now, hold), LockStep::Wait(d) if d <= hold)
+        );
+        // our own live claim: claim again (renews it, still with the precondition)
+        let mine = claimed("me", "2026-01-01T00:09:00Z", Some("9"));
+        assert_eq!(lock_step(Some(&mine), "me", now, hold), claim("9"));
+        // another instance's claim older than the hold (it died): take it over
+        let stale = claimed("other", "2026-01-01T00:07:29Z", Some("10"));
+        assert_eq!(lock_step(Some(&stale), "me", now, hold), claim("10"));
+        // an unreadable claim time counts as no claim
+        let garbled = claimed("other", "yesterday", Some("11"));
+        assert_eq!(lock_step(Some(&garbled), "me", now, hold), claim("11"));
+        // never a write without a precondition: no resourceVersion → create (fails: it exists)
+        let no_rv = claimed("other", "2026-01-01T00:00:00Z", None);
+        assert_eq!(lock_step(Some(&no_rv), "me", now, hold), LockStep::Create);
+        // the patch carries the precondition and touches annotations only
+        let p = secrets::claim_patch("12", "me", now, "k");
+        assert_eq!(p["metadata"]["resourceVersion"], "12");
+        assert_eq!(
+            p["metadata"]["annotations"][secrets::ENABLE_HOLDER_ANNOTATION],
+            "me"
+        );
+        assert_eq!(p["metadata"]["labels"][secrets::AZUPAY_CLIENT_LABEL], "k");
+        assert_eq!(p.as_object().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn one_azupay_client_per_cluster() {
+        let now: Timestamp = "2026-01-01T00:10:00Z".parse().unwrap();
+        let hold = Duration::from_secs(150);
+        let labelled = |ns: &str, name: &str, oac: &str, mut s: Secret| {
+            s.metadata.namespace = Some(ns.into());
+            s.metadata.name = Some(name.into());
+            s.metadata.labels = Some(BTreeMap::from([(
+                secrets::OAUTHCLIENT_LABEL.to_owned(),
+                oac.to_owned(),
+            )]));
+            s
+        };
+        let claim = |at: &str| {
+            let mut s = secret(&[], Some("pending"));
+            let a = s.metadata.annotations.as_mut().unwrap();
+            a.insert(secrets::ENABLE_HOLDER_ANNOTATION.into(), "h".into());
+            a.insert(secrets::ENABLE_CLAIMED_AT_ANNOTATION.into(), at.into());
+            s
+        };
+        let mine = ("shop", "creds-b");
+        let at_09 = "2026-01-01T00:09:00Z";
+        // nobody else, or only our own Secret: free
+        assert_eq!(client_in_use(&[], mine, now, now, hold), None);
+        let own = labelled("shop", "creds-b", "b", claim(at_09));
+        assert_eq!(client_in_use(&[own], mine, now, now, hold), None);
+        // another OAuthClient stored its secret: in use, named
+        let stored = labelled(
+            "other",
+            "creds-a",
+            "a",
+            secret(&[("client_id", "c"), ("client_secret", "s")], None),
+        );
+        assert_eq!(
+            client_in_use(std::slice::from_ref(&stored), mine, now, now, hold).as_deref(),
+            Some("other/a")
+        );
+        // another's live claim taken before ours: in use; taken after ours: we go on
+        let live = labelled("other", "creds-a", "a", claim(at_09));
+        assert_eq!(
+            client_in_use(std::slice::from_ref(&live), mine, now, now, hold).as_deref(),
+            Some("other/a")
+        );
+        let early: Timestamp = "2026-01-01T00:08:00Z".parse().unwrap();
+        assert_eq!(
+            client_in_use(std::slice::from_ref(&live), mine, early, now, hold),
+            None
+        );
+        // the same claim time: namespace/name decides, the same way for both
+        let same: Timestamp = at_09.parse().unwrap();
+        assert_eq!(
+            client_in_use(std::slice::from_ref(&live), mine, same, now, hold).as_deref(),
+            Some("other/a")
+        );
+        let ours = labelled("shop", "creds-b", "b", claim(at_09));
+        assert_eq!(
+            client_in_use(&[ours], ("other", "creds-a"), same, now, hold),
+            None
+        );
+        // a stale claim without a secret (its holder gave up) does not count
+        let stale = labelled("other", "creds-a", "a", claim("2026-01-01T00:00:00Z"));
+        assert_eq!(client_in_use(&[stale], mine, now, now, hold), None);
+        let m = client_in_use_message("BIZ", "https://az/", "other/a");
+        assert!(
+            m.contains("spec.azupay.clientId") && m.contains("other/a"),
+            "{m}"
+        );
     }
 
     #[test]

@@ -53,6 +53,11 @@ pub(crate) struct OperatorProcess {
 
 impl OperatorProcess {
     pub(crate) async fn start(env: &Env, log: PathBuf) -> Self {
+        Self::start_with(env, log, &[]).await
+    }
+
+    /// Starts it with these environment variables besides (e.g. `POD_NAME`, its instance).
+    pub(crate) async fn start_with(env: &Env, log: PathBuf, vars: &[(&str, &str)]) -> Self {
         let user = format!("system:serviceaccount:{OPERATOR_NS}:{OPERATOR_SA}");
         let ns_group = format!("system:serviceaccounts:{OPERATOR_NS}");
         let kubeconfig = env
@@ -76,6 +81,7 @@ impl OperatorProcess {
             // the sandbox is on http://127.0.0.1
             .env("EGRESS_ALLOW_HOSTS", "127.0.0.1")
             .env("EGRESS_ALLOW_HTTP_LOOPBACK", "true")
+            .envs(vars.iter().copied())
             .stdin(Stdio::null())
             .stdout(out.try_clone().unwrap())
             .stderr(out)
@@ -104,6 +110,13 @@ impl OperatorProcess {
             ),
             Err(_) => panic!("the operator did not stop within 30 s of SIGTERM"),
         }
+    }
+
+    /// A crash: SIGKILL, then wait for the exit (used by the kill matrix in
+    /// tests/tests/operator_azupay.rs, not by the scale bench).
+    #[allow(dead_code)]
+    pub(crate) async fn kill(mut self) {
+        self.child.kill().await.unwrap();
     }
 
     /// CPU time used so far (user + system).

@@ -538,3 +538,31 @@ fn probe_secret(mut value: serde_json::Value) -> Secret {
     value["kind"] = json!("Secret");
     serde_json::from_value(value).unwrap()
 }
+
+/// A GET to the operator's `/metrics`, `/healthz` or `/readyz` (or any plain-http URL): the
+/// status code and the body.
+pub async fn http_get(url: &str) -> (u16, String) {
+    let http = clientcreds::HttpClient::new();
+    let request = http::Request::get(url)
+        .body(http_body_util::Full::new(bytes::Bytes::new()))
+        .unwrap();
+    let response = http.send(request).await.unwrap();
+    (
+        response.status().as_u16(),
+        String::from_utf8(response.into_body().to_vec()).unwrap(),
+    )
+}
+
+/// The test config serving `/metrics` and `/readyz` on a free loopback port; returns it and the
+/// base URL.
+pub fn config_with_metrics() -> (Config, String) {
+    let port = clientcreds_e2e::free_port().unwrap();
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
+    (
+        Config {
+            metrics_addr: Some(addr),
+            ..test_config()
+        },
+        format!("http://{addr}"),
+    )
+}
