@@ -8,7 +8,7 @@
 //! | `DELETE /_sandbox/requests` | | forget them |
 //! | `GET /_sandbox/counts` | | `{"tokens_issued": {provider: {client_id: n}}, "enable_calls": {clientId: n}}` |
 //! | `PUT /_sandbox/lifetimes/{provider}` | `{"seconds": 60}` | token lifetime from now on |
-//! | `POST /_sandbox/faults` | `{"provider", "endpoint"?, "times"?, "status"?, "body"?, "headers"?: {name: value}, "delay_ms"?, "close_connection"?, "after_processing"?}` | script faults for the next `times` (default 1) requests to `endpoint` (`"token"`, the default, or Azupay's `"enable"`); with neither `status` nor `close_connection` the request proceeds after the delay; `after_processing` lets the request take effect and loses only the answer ([`Fault::after_processing`](crate::Fault::after_processing)) |
+//! | `POST /_sandbox/faults` | `{"provider", "endpoint"?, "times"?, "status"?, "body"?, "headers"?: {name: value}, "delay_ms"?, "close_connection"?, "after_processing"?, "trickle"?: {"bytes", "every_ms"}}` | script faults for the next `times` (default 1) requests to `endpoint` (`"token"`, the default, or Azupay's `"enable"`); with neither `status` nor `close_connection` the request proceeds after the delay; `after_processing` lets the request take effect and loses only the answer ([`Fault::after_processing`](crate::Fault::after_processing)); `trickle` sends the body `bytes` at a time, `every_ms` apart ([`Fault::trickle`](crate::Fault::trickle)); a redirect is a `status` 3xx with a `location` header |
 //! | `DELETE /_sandbox/faults` | | drop unused faults |
 //! | `POST /_sandbox/advance` | `{"seconds": 3600}` | move the sandbox clock forward |
 //! | `POST /_sandbox/revoke` | | revoke every token issued so far |
@@ -137,6 +137,15 @@ struct FaultRequest {
     after_processing: bool,
     #[serde(default)]
     endpoint: Option<String>,
+    #[serde(default)]
+    trickle: Option<TrickleRequest>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrickleRequest {
+    bytes: usize,
+    every_ms: u64,
 }
 
 fn one() -> usize {
@@ -168,6 +177,14 @@ fn fault_of(request: &FaultRequest) -> Result<Fault, Response> {
         .after(delay);
     if request.after_processing {
         fault = fault.after_processing();
+    }
+    if let Some(trickle) = &request.trickle {
+        if trickle.bytes == 0 {
+            return Err(bad_request(
+                "trickle.bytes must be at least 1 (the bytes sent at a time)",
+            ));
+        }
+        fault = fault.trickle(trickle.bytes, Duration::from_millis(trickle.every_ms));
     }
     for (name, value) in &request.headers {
         let name = HeaderName::try_from(name.as_str())

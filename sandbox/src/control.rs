@@ -1,9 +1,13 @@
 //! Test controls: recorded requests and scripted faults.
 
+use std::collections::VecDeque;
 use std::fmt;
 use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use http::{HeaderName, HeaderValue, StatusCode};
@@ -76,6 +80,8 @@ enum FaultAction {
         status: StatusCode,
         headers: Vec<(HeaderName, HeaderValue)>,
         body: Bytes,
+        /// Send the body this many bytes at a time, waiting this long before each piece.
+        trickle: Option<(usize, Duration)>,
     },
     /// Close the connection without an answer.
     Close,
@@ -114,9 +120,16 @@ impl Fault {
                 status,
                 headers: Vec::new(),
                 body: Bytes::new(),
+                trickle: None,
             },
             after_processing: false,
         }
+    }
+
+    /// Answer with a redirect (`status`, e.g. 302 or 307) to `location`: a client that follows it
+    /// sends its token request, credentials and all, to wherever `location` points.
+    pub fn redirect(status: StatusCode, location: HeaderValue) -> Self {
+        Fault::status(status).with_header(http::header::LOCATION, location)
     }
 
     /// Answer with this status and JSON text as the body (`Content-Type: application/json`).
@@ -158,6 +171,26 @@ impl Fault {
     /// (By default a fault replaces the request entirely and nothing changes.)
     pub fn after_processing(mut self) -> Self {
         self.after_processing = true;
+        self
+    }
+
+    /// Send the body `bytes` at a time (at least one), waiting `every` before each piece: a body
+    /// that dribbles in slower than a client's timeout (no effect on a close or delay fault).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use clientcreds_sandbox::Fault;
+    /// use clientcreds_sandbox::http::StatusCode;
+    ///
+    /// // 30 bytes, 5 at a time, one piece every 200 ms: the whole body takes 1.2 s.
+    /// let trickle = Fault::json(StatusCode::OK, r#"{"access_token":"t","expires_in":60}"#)
+    ///     .trickle(5, Duration::from_millis(200));
+    /// # let _ = trickle;
+    /// ```
+    pub fn trickle(mut self, bytes: usize, every: Duration) -> Self {
+        if let FaultAction::Respond { trickle, .. } = &mut self.action {
+            *trickle = Some((bytes.max(1), every));
+        }
         self
     }
 
@@ -232,13 +265,66 @@ where
             status,
             headers,
             body,
+            trickle,
         } => {
-            let mut response = (status, body).into_response();
+            let mut response = match trickle {
+                None => (status, body).into_response(),
+                Some((bytes, every)) => {
+                    (status, Body::new(Trickle::new(body, bytes, every))).into_response()
+                }
+            };
             response.headers_mut().remove(http::header::CONTENT_TYPE);
             for (name, value) in headers {
                 response.headers_mut().append(name, value);
             }
             response
         }
+    }
+}
+
+/// A body sent a few bytes at a time with a pause before each piece.
+struct Trickle {
+    pieces: VecDeque<Bytes>,
+    every: Duration,
+    pause: Pin<Box<tokio::time::Sleep>>,
+}
+
+impl Trickle {
+    fn new(mut body: Bytes, bytes: usize, every: Duration) -> Self {
+        let mut pieces = VecDeque::new();
+        while !body.is_empty() {
+            pieces.push_back(body.split_to(bytes.min(body.len())));
+        }
+        Trickle {
+            pieces,
+            every,
+            pause: Box::pin(tokio::time::sleep(every)),
+        }
+    }
+}
+
+impl hyper::body::Body for Trickle {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        if self.pieces.is_empty() {
+            return Poll::Ready(None);
+        }
+        ready!(self.pause.as_mut().poll(cx));
+        let deadline = tokio::time::Instant::now() + self.every;
+        self.pause.as_mut().reset(deadline);
+        Poll::Ready(
+            self.pieces
+                .pop_front()
+                .map(|piece| Ok(hyper::body::Frame::data(piece))),
+        )
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.pieces.is_empty()
     }
 }

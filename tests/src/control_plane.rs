@@ -127,6 +127,7 @@ impl ControlPlane {
         let root = dir.path().to_path_buf();
         let mut servers = Servers {
             children: Vec::new(),
+            commands: Vec::new(),
             dir: Some(dir),
             root: root.clone(),
             keep: false,
@@ -419,6 +420,39 @@ impl ControlPlane {
         result
     }
 
+    /// Kills kube-apiserver (SIGKILL), leaves it down for `down`, starts it again on the same
+    /// port with the same flags, and waits until it answers `/readyz` again. Clients made before
+    /// keep working once it is back.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ServerExited`] or [`Error::NotReady`] when it does not come back.
+    pub async fn restart_apiserver(&mut self, down: Duration) -> Result<(), Error> {
+        self.restart_and_wait("kube-apiserver", down).await
+    }
+
+    /// Kills etcd (SIGKILL), leaves it down for `down`, starts it again on the same ports with
+    /// the same data directory (every object kept), and waits until the API server answers
+    /// `/readyz` again.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::ServerExited`] or [`Error::NotReady`] when it does not come back.
+    pub async fn restart_etcd(&mut self, down: Duration) -> Result<(), Error> {
+        self.restart_and_wait("etcd", down).await
+    }
+
+    async fn restart_and_wait(&mut self, name: &str, down: Duration) -> Result<(), Error> {
+        let result = match self.servers.restart(name, down).await {
+            Ok(()) => wait_ready(&self.admin, &mut self.servers).await,
+            Err(err) => Err(err),
+        };
+        if result.is_err() {
+            self.servers.keep = true;
+        }
+        result
+    }
+
     /// Stops the servers now (the same as dropping), keeping the directory if `keep` is true;
     /// returns the directory's path.
     pub fn stop(mut self, keep: bool) -> PathBuf {
@@ -436,6 +470,8 @@ struct Binaries {
 /// The server processes and the directory; stopping them is its `Drop`.
 pub(crate) struct Servers {
     children: Vec<(&'static str, Child)>,
+    /// How each server was started (binary and arguments), to start it again the same way.
+    commands: Vec<(&'static str, PathBuf, Vec<String>)>,
     dir: Option<TempDir>,
     pub(crate) root: PathBuf,
     pub(crate) keep: bool,
@@ -455,9 +491,17 @@ impl Servers {
         let log_path = self.log_path(name);
         let log =
             File::create(&log_path).map_err(io(format!("cannot create {}", log_path.display())))?;
+        let child = self.start(bin, args, log)?;
+        self.commands.push((name, bin.to_path_buf(), args.to_vec()));
+        self.children.push((name, child));
+        Ok(())
+    }
+
+    /// Starts `bin` with `args`, its output going to `log`.
+    fn start(&self, bin: &Path, args: &[String], log: File) -> Result<Child, Error> {
         let log2 = log
             .try_clone()
-            .map_err(io(format!("cannot open {}", log_path.display())))?;
+            .map_err(io(format!("cannot open the log of {}", bin.display())))?;
         let mut cmd = match setpriv() {
             // Dies with this thread even if this process is killed without unwinding.
             Some(setpriv) => {
@@ -472,10 +516,33 @@ impl Servers {
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log2))
             .kill_on_drop(true);
-        let child = cmd
-            .spawn()
-            .map_err(io(format!("cannot start {}", bin.display())))?;
-        self.children.push((name, child));
+        cmd.spawn()
+            .map_err(io(format!("cannot start {}", bin.display())))
+    }
+
+    /// Kills server `name` (SIGKILL: a crash, no graceful shutdown), waits until it has exited,
+    /// then `down` more, and starts it again with the same arguments — the same ports, the same
+    /// data directory — its output appended to its log.
+    pub(crate) async fn restart(&mut self, name: &str, down: Duration) -> Result<(), Error> {
+        let Some(index) = self.children.iter().position(|(n, _)| *n == name) else {
+            return Err(Error::Io {
+                what: format!("no server named {name}"),
+                source: std::io::Error::from(std::io::ErrorKind::NotFound),
+            });
+        };
+        let child = &mut self.children[index].1;
+        child
+            .kill()
+            .await
+            .map_err(io(format!("cannot kill {name}")))?;
+        tokio::time::sleep(down).await;
+        let (name, bin, args) = self.commands[index].clone();
+        let log_path = self.log_path(name);
+        let log = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&log_path)
+            .map_err(io(format!("cannot open {}", log_path.display())))?;
+        self.children[index].1 = self.start(&bin, &args, log)?;
         Ok(())
     }
 
