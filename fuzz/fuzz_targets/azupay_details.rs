@@ -15,7 +15,9 @@ fuzz_target!(|data: &[u8]| {
     // details or an error that show the secret copy it: with a same-length canary instead,
     // they show the canary (a secret that merely spells part of a field name is no leak)
     if let (Some(secret), Some(mut json)) = (secret, json) {
-        let canary = "c".repeat(secret.len());
+        let Some(canary) = untrusted::canary(secret.len(), data) else {
+            return;
+        };
         json["oauth2ClientSecret"] = canary.clone().into();
         let body = serde_json::to_vec(&json).unwrap();
         match untrusted::azupay_details(&body) {

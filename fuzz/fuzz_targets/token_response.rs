@@ -35,7 +35,9 @@ fuzz_target!(|data: &[u8]| {
     // length as access_token shows the canary. (A token that merely spells a word of a fixed
     // message is not a leak; an error_description the provider wrote is its own text.)
     if let (Some(token), Some(mut json)) = (token, json) {
-        let canary = "c".repeat(token.len());
+        let Some(canary) = untrusted::canary(token.len(), body) else {
+            return;
+        };
         json["access_token"] = canary.clone().into();
         if json
             .get("error_description")

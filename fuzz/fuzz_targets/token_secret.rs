@@ -17,12 +17,15 @@ fuzz_target!(|data: &[u8]| {
         .map(str::trim)
         .filter(|t| t.len() >= 8)
         .map(str::to_owned);
-    let (result, _) = untrusted::token_secret(values, &refresh_at);
+    // never panics on the input as it is
+    let _ = untrusted::token_secret(values, &refresh_at);
     let Some(token) = token else { return };
     // A message that shows the token copies it: the same input with a canary of the same
     // length instead shows the canary. (A token that merely spells part of a fixed message,
     // such as `key: "expires`, is not a leak.)
-    let canary = "c".repeat(token.len());
+    let Some(canary) = untrusted::canary(token.len(), data) else {
+        return;
+    };
     let mut with_canary = values;
     with_canary[0] = Some(canary.as_bytes());
     let (canary_result, _) = untrusted::token_secret(with_canary, &refresh_at);
@@ -31,8 +34,6 @@ fuzz_target!(|data: &[u8]| {
             Ok(t) => format!("{t:?}"),
             Err(e) => format!("{e} {e:?}"),
         };
+    // (so a scope that happens to contain the token is no leak either)
     assert!(!shown(&canary_result).contains(canary.as_str()));
-    if let Ok(t) = &result {
-        assert!(!format!("{t:?}").contains(token.as_str()));
-    }
 });

@@ -77,6 +77,17 @@ pub fn token_secret(
     (token, refresh_at)
 }
 
+/// A stand-in of `len` characters for a token or secret of `input`: one letter repeated, a
+/// letter that occurs nowhere in `input` and in no escape a message could write (`\u{1c}`,
+/// `\x1c`, `\n`, hex digits), so a message that shows the stand-in copied it — stripping or
+/// escaping other characters cannot spell it. `None` when every such letter occurs in `input`.
+pub fn canary(len: usize, input: &[u8]) -> Option<String> {
+    "qzjkgvwymQZJKGVWYMHILOPRSTHI"
+        .chars()
+        .find(|c| !input.contains(&(*c as u8)))
+        .map(|c| c.to_string().repeat(len))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,6 +239,14 @@ mod tests {
                 }
             }
         }
+    }
+
+    #[test]
+    fn a_canary_never_occurs_in_its_input() {
+        assert_eq!(canary(3, b"abc").as_deref(), Some("qqq"));
+        assert_eq!(canary(3, b"xxqyy").as_deref(), Some("zzz"));
+        let every: Vec<u8> = "qzjkgvwymQZJKGVWYMHILOPRSTHI".bytes().collect();
+        assert_eq!(canary(2, &every), None);
     }
 
     #[test]

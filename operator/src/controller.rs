@@ -171,6 +171,9 @@ async fn run_one(
     // annotations (the refresh request); its own status writes pass none of them.
     let oauthclients = watcher(oacs, watcher::Config::default().any_semantic())
         .default_backoff()
+        // the store keeps every OAuthClient: without their managed fields (unused here) it
+        // takes about half the memory (BENCHMARKS.md, the operator at scale)
+        .modify(|oac| oac.managed_fields_mut().clear())
         .reflect(writer)
         .inspect_ok(move |event| prune(&pruning, &pruning_store, event))
         .applied_objects()
