@@ -32,6 +32,7 @@ mod control_plane;
 pub mod demo;
 mod eventually;
 pub mod five_providers;
+pub mod leak_scan;
 mod node;
 mod pki;
 

@@ -1,11 +1,13 @@
 //! `cargo run -p clientcreds-e2e -- up`: a local control plane for humans, until Ctrl-C;
-//! `… -- demo`: the whole product on that control plane (what `scripts/demo` runs).
+//! `… -- demo`: the whole product on that control plane (what `scripts/demo` runs);
+//! `… -- leak-scan`: the R5 leak scan over what the e2e tests captured (what `scripts/test`
+//! runs after the tests).
 
 use std::process::ExitCode;
 
 use clientcreds_e2e::{ControlPlane, bin_path};
 
-const USAGE: &str = "usage: clientcreds-e2e up | demo [--no-wait]
+const USAGE: &str = "usage: clientcreds-e2e up | demo [--no-wait] | leak-scan [TARGET_DIR]
 
   up    start etcd, kube-apiserver and kube-controller-manager on loopback, print the admin
         kubeconfig and a kubectl example, and run until Ctrl-C
@@ -13,6 +15,10 @@ const USAGE: &str = "usage: clientcreds-e2e up | demo [--no-wait]
         installed with its Helm chart and run from its image, an OAuthClient per provider, a
         Pod's mounted token refreshed, the layer on that token; runs until Ctrl-C (--no-wait:
         cleans up at once). Needs scripts/build-image first (scripts/demo does it all).
+  leak-scan  look for every secret the operator e2e tests used, in every form (raw, escaped,
+        base64 incl. id:secret, percent-encoded), in everything they captured under
+        TARGET_DIR/leak-scan (default: the target directory of this binary); exits 1 on a hit.
+        Hits name the file, form and secret's label, never the secret.
 
 The binaries come from tests/control-plane/build.sh (see tests/README.md).";
 
@@ -28,6 +34,8 @@ async fn main() -> ExitCode {
         ["up"] => up().await,
         ["demo"] => demo(clientcreds_e2e::demo::Ending::WaitForCtrlC).await,
         ["demo", "--no-wait"] => demo(clientcreds_e2e::demo::Ending::Immediately).await,
+        ["leak-scan"] => leak_scan(None),
+        ["leak-scan", target] => leak_scan(Some(std::path::Path::new(target))),
         ["-h" | "--help" | "help"] => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -79,6 +87,38 @@ async fn demo(ending: clientcreds_e2e::demo::Ending) -> ExitCode {
         Err(err) => {
             eprintln!("error: {err}");
             ExitCode::FAILURE
+        }
+    }
+}
+
+fn leak_scan(target: Option<&std::path::Path>) -> ExitCode {
+    use clientcreds_e2e::leak_scan;
+    let target = match target {
+        Some(t) => t.to_path_buf(),
+        None => match leak_scan::target_dir() {
+            Ok(t) => t,
+            Err(err) => {
+                eprintln!("error: {err}");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let started = std::time::Instant::now();
+    match leak_scan::scan_target(&target) {
+        Ok(report) => {
+            for hit in &report.hits {
+                println!("LEAK {hit}");
+            }
+            println!("{report} ({:.1} s)", started.elapsed().as_secs_f64());
+            if report.hits.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(err) => {
+            eprintln!("error: {err}");
+            ExitCode::from(2)
         }
     }
 }

@@ -701,6 +701,7 @@ async fn a_sigkilled_operator_never_enables_twice_nor_loses_a_stored_secret() {
     let env = setup(config).await;
     let log = std::env::temp_dir().join(format!("clientcreds-kill-{}.log", std::process::id()));
     let instance = [("POD_NAME", "clientcreds-operator-0")];
+    let restart = [instance[0], ("LOG_JSON", "true")];
     let mut outcomes = Vec::new();
     for (n, client) in clients.iter().enumerate() {
         let step = STEPS[n / runs];
@@ -736,7 +737,8 @@ async fn a_sigkilled_operator_never_enables_twice_nor_loses_a_stored_secret() {
         })
         .await;
         op.kill().await;
-        let op = process::OperatorProcess::start_with(env, log.clone(), &instance).await;
+        // restarted logging JSON lines (the chart's default), for the leak scan of both formats
+        let op = process::OperatorProcess::start_with(env, log.clone(), &restart).await;
         let (_, cond) = clientcreds_e2e::eventually(&format!("{name} settled"), EVENTUALLY, || {
             let api = env.oacs();
             let name = name.clone();

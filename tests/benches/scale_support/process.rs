@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::process::{Child, Command};
 
-use crate::operator_support::{Env, OPERATOR_NS, OPERATOR_SA};
+use crate::operator_support::{Env, OPERATOR_NS, OPERATOR_SA, capture};
 
 /// The `clientcreds-operator` binary of the same build profile as this harness.
 fn operator_binary() -> PathBuf {
@@ -97,12 +97,16 @@ impl OperatorProcess {
         }
     }
 
-    /// Graceful stop: SIGTERM, then wait.
+    /// Graceful stop: SIGTERM, then wait. Its `/metrics` (before) and its log (after) go to the
+    /// leak-scan capture.
     pub(crate) async fn stop(mut self) {
+        capture::metrics(&self.metrics).await;
         let _ = std::process::Command::new("kill")
             .args(["-TERM", &self.pid.to_string()])
             .status();
-        match tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await {
+        let exited = tokio::time::timeout(Duration::from_secs(30), self.child.wait()).await;
+        capture::copy(&self.log);
+        match exited {
             Ok(status) => assert!(
                 status.unwrap().success(),
                 "the operator did not exit cleanly on SIGTERM; see {}",
@@ -116,7 +120,9 @@ impl OperatorProcess {
     /// tests/tests/operator_azupay.rs, not by the scale bench).
     #[allow(dead_code)]
     pub(crate) async fn kill(mut self) {
+        capture::metrics(&self.metrics).await;
         self.child.kill().await.unwrap();
+        capture::copy(&self.log);
     }
 
     /// CPU time used so far (user + system).

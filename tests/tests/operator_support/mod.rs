@@ -27,33 +27,61 @@ pub const EVENTUALLY: Duration = Duration::from_secs(120);
 pub const OPERATOR_NS: &str = "clientcreds-system";
 pub const OPERATOR_SA: &str = "clientcreds-operator";
 
+pub mod capture;
+
 /// Everything the operator logs in this test binary (all tests), for the "no secret in logs"
-/// checks.
+/// checks. Also written, as text and as JSON lines, to the leak-scan capture ([`capture`]),
+/// which records panic messages too.
 pub fn logs() -> Arc<Mutex<Vec<u8>>> {
     static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
     LOGS.get_or_init(|| {
+        use tracing_subscriber::layer::SubscriberExt;
+        use tracing_subscriber::util::SubscriberInitExt;
         let buf = Arc::new(Mutex::new(Vec::new()));
-        let writer = buf.clone();
-        let make = move || LogWriter(writer.clone());
-        let _ = tracing_subscriber::fmt()
-            .with_env_filter(tracing_subscriber::EnvFilter::new(
+        let text = LogWriter {
+            buf: Some(buf.clone()),
+            file: capture::log_file("operator.log"),
+        };
+        let json = LogWriter {
+            buf: None,
+            file: capture::log_file("operator.json.log"),
+        };
+        capture::capture_panics();
+        let _ = tracing_subscriber::registry()
+            .with(tracing_subscriber::EnvFilter::new(
                 "clientcreds_operator=debug,clientcreds=debug,kube=info,kube_lease_manager=info,info",
             ))
-            .with_writer(make)
-            .with_ansi(false)
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(move || text.clone())
+                    .with_ansi(false),
+            )
+            .with(
+                tracing_subscriber::fmt::layer()
+                    .json()
+                    .with_writer(move || json.clone()),
+            )
             .try_init();
         buf
     })
     .clone()
 }
 
-pub struct LogWriter(Arc<Mutex<Vec<u8>>>);
+/// Where the operator's log lines go: the leak-scan capture file, and for the text format also
+/// the in-memory buffer of [`captured_logs`] and stderr (so a failing test shows what happened).
+#[derive(Clone)]
+pub struct LogWriter {
+    buf: Option<Arc<Mutex<Vec<u8>>>>,
+    file: Arc<Mutex<std::fs::File>>,
+}
 
 impl Write for LogWriter {
     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        // also to stderr, so a failing test shows what happened
-        let _ = std::io::stderr().write_all(b);
+        if let Some(buf) = &self.buf {
+            buf.lock().unwrap().extend_from_slice(b);
+            let _ = std::io::stderr().write_all(b);
+        }
+        let _ = self.file.lock().unwrap().write_all(b);
         Ok(b.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {
@@ -172,11 +200,14 @@ pub fn test_config() -> Config {
 pub struct Operator {
     stop: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
+    /// Its `/metrics`, scraped into the leak-scan capture when it stops or is killed.
+    metrics: String,
 }
 
 impl Operator {
     /// Graceful stop (releases its Lease).
     pub async fn stop(mut self) {
+        capture::metrics(&self.metrics).await;
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -185,6 +216,7 @@ impl Operator {
     }
     /// A crash: the task is aborted where it is.
     pub async fn kill(self) {
+        capture::metrics(&self.metrics).await;
         self.task.abort();
         let _ = self.task.await;
     }
@@ -218,7 +250,12 @@ impl Env {
     }
 
     /// Starts the operator with `client`'s identity (e.g. one with a namespaced Role only).
-    pub fn start_operator_as(&self, client: Client, config: Config) -> Operator {
+    /// Without a `metrics_addr` it serves `/metrics` on a free loopback port anyway, for the
+    /// leak-scan capture.
+    pub fn start_operator_as(&self, client: Client, mut config: Config) -> Operator {
+        let addr = *config
+            .metrics_addr
+            .get_or_insert_with(|| ([127, 0, 0, 1], clientcreds_e2e::free_port().unwrap()).into());
         let (tx, rx) = oneshot::channel();
         let task = tokio::spawn(async move {
             let shutdown = async move {
@@ -231,6 +268,7 @@ impl Env {
         Operator {
             stop: Some(tx),
             task,
+            metrics: format!("http://{addr}/metrics"),
         }
     }
 
@@ -335,7 +373,13 @@ impl Env {
 
     /// Asserts that none of `secrets` appears in the captured logs, the events, or the status
     /// of any OAuthClient in the namespace.
+    /// They are also looked for by the leak scan, in every form ([`capture`]).
     pub async fn assert_no_secret_anywhere(&self, secrets: &[String]) {
+        let mut list = clientcreds_e2e::leak_scan::SecretList::default();
+        for (n, s) in secrets.iter().enumerate() {
+            list.add(format!("assert_no_secret_anywhere argument {n}"), s.clone());
+        }
+        capture::add_secrets(list);
         let logs = captured_logs();
         let events = serde_json::to_string(&self.events().await).unwrap();
         let statuses: Vec<_> = self
