@@ -327,9 +327,13 @@ impl ClientCredentials {
     }
 
     /// `text` (an error, a provider's message) on one line with this client's secret cut out,
-    /// raw or encoded: see [`redact::scrub`](crate::redact::scrub).
+    /// raw or encoded, also inside an echoed `Basic` header: see
+    /// [`redact::scrub`](crate::redact::scrub) and
+    /// [`redact::client_secrets`](crate::redact::client_secrets).
     pub fn scrub(&self, text: &str) -> String {
-        crate::redact::scrub(text, &[self.secret()])
+        let secrets = crate::redact::client_secrets(self.client_id(), self.secret());
+        let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+        crate::redact::scrub(text, &secrets)
     }
 }
 

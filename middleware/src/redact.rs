@@ -19,47 +19,108 @@
 use std::borrow::Cow;
 
 use base64::Engine;
-use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use base64::engine::general_purpose::{STANDARD, URL_SAFE};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
 /// What a secret is replaced with.
 pub const REDACTED: &str = "[redacted]";
 
+/// What `application/x-www-form-urlencoded` leaves as is: `*-._` and alphanumerics.
+const FORM: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'*')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_');
+/// RFC 3986's unreserved characters: `-._~` and alphanumerics.
+const RFC3986: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// `text` on one line (control characters become spaces) with each of `secrets` cut out: as
-/// sent (raw), percent-encoded (as in a form body or a URL, `+` or `%20` for a space) and
-/// base64-encoded (as in a `Basic` header). Empty secrets are ignored.
+/// sent (raw), escaped as in JSON, percent-encoded (as in a form body or a URL: every
+/// non-alphanumeric byte, form-urlencoded or RFC 3986; `+` or `%20` for a space; either hex
+/// case) and base64-encoded (standard or URL-safe, with or without padding). Empty secrets
+/// are ignored. A client's `Basic` header is cut out when `secrets` holds the texts of
+/// [`client_secrets`].
 pub fn scrub(text: &str, secrets: &[&str]) -> String {
     let mut line: String = text
         .chars()
         .map(|c| if c.is_control() { ' ' } else { c })
         .collect();
+    let mut all: Vec<Cow<'_, str>> = Vec::new();
     for secret in secrets.iter().filter(|s| !s.is_empty()) {
         for form in forms(secret) {
-            if line.contains(form.as_ref()) {
-                line = line.replace(form.as_ref(), REDACTED);
+            if !all.contains(&form) {
+                all.push(form);
             }
+        }
+    }
+    // The longest first, so that a form containing another is cut out whole.
+    all.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    for form in all {
+        if line.contains(form.as_ref()) {
+            line = line.replace(form.as_ref(), REDACTED);
         }
     }
     line
 }
 
-/// The ways a secret may come back: raw, percent-encoded (upper and lower case hex, `+` for a
-/// space), base64.
+/// The texts to [`scrub`] for a client: its secret, and `id:secret` as an HTTP `Basic` header
+/// carries it (base64 of it as is, and of both form-urlencoded first as RFC 6749 §2.3.1 asks).
+pub fn client_secrets(client_id: &str, secret: &str) -> [String; 3] {
+    let form = |s: &str| utf8_percent_encode(s, FORM).to_string().replace("%20", "+");
+    [
+        secret.to_owned(),
+        format!("{client_id}:{secret}"),
+        format!("{}:{}", form(client_id), form(secret)),
+    ]
+}
+
+/// The ways a secret may come back: raw, JSON-escaped, percent-encoded, base64.
 fn forms(secret: &str) -> Vec<Cow<'_, str>> {
-    let encoded = utf8_percent_encode(secret, NON_ALPHANUMERIC).to_string();
     let mut forms: Vec<Cow<'_, str>> = vec![Cow::Borrowed(secret)];
-    for form in [
-        encoded.replace("%20", "+"),
-        encoded.to_ascii_lowercase(),
-        encoded.clone(),
-        base64::engine::general_purpose::STANDARD.encode(secret),
-    ] {
+    let mut candidates = Vec::new();
+    if let Ok(escaped) = serde_json::to_string(secret) {
+        candidates.push(escaped.trim_matches('"').to_owned());
+    }
+    for set in [NON_ALPHANUMERIC, FORM, RFC3986] {
+        let encoded = utf8_percent_encode(secret, set).to_string();
+        for form in [encoded.replace("%20", "+"), encoded] {
+            candidates.push(lower_hex(&form));
+            candidates.push(form);
+        }
+    }
+    for engine in [STANDARD, URL_SAFE] {
+        let encoded = engine.encode(secret);
+        candidates.push(encoded.trim_end_matches('=').to_owned());
+        candidates.push(encoded);
+    }
+    for form in candidates {
         if !forms.iter().any(|f| f.as_ref() == form) {
             forms.push(Cow::Owned(form));
         }
     }
-    // The longest first, so that a form containing another is cut out whole.
-    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
     forms
+}
+
+/// `text` with the hex digits of its percent escapes in lower case.
+fn lower_hex(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut hex = 0;
+    for c in text.chars() {
+        if c == '%' {
+            hex = 2;
+            out.push(c);
+        } else if hex > 0 {
+            hex -= 1;
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[cfg(test)]
@@ -82,9 +143,37 @@ mod tests {
                 "two: [redacted] [redacted]",
             ),
             ("tabs\tand\r\nnewlines", &[], "tabs and  newlines"),
+            ("json: a\\\"b", &["a\"b"], "json: [redacted]"),
+            ("form: a-b.c_d*e~f", &["a-b.c_d*e~f"], "form: [redacted]"),
+            ("form: a-b%7E", &["a-b~"], "form: [redacted]"),
+            ("3986: a~b%2A", &["a~b*"], "3986: [redacted]"),
+            ("url-safe: Pz8_", &["???"], "url-safe: [redacted]"),
+            (
+                "no padding: czNjcmV0MQ.",
+                &["s3cret1"],
+                "no padding: [redacted].",
+            ),
         ];
         for (text, secrets, want) in cases {
             assert_eq!(scrub(text, secrets), *want, "{text}");
+        }
+    }
+
+    /// A provider that echoes a client's `Authorization: Basic` header.
+    #[test]
+    fn an_echoed_basic_header_is_cut_out() {
+        let (id, secret) = ("app 1", "s3cr+t");
+        let secrets = client_secrets(id, secret);
+        let secrets: Vec<&str> = secrets.iter().map(String::as_str).collect();
+        for header in [
+            STANDARD.encode(format!("{id}:{secret}")),
+            STANDARD.encode("app+1:s3cr%2Bt"),
+        ] {
+            let text = format!("invalid client (Authorization: Basic {header})");
+            assert_eq!(
+                scrub(&text, &secrets),
+                "invalid client (Authorization: Basic [redacted])"
+            );
         }
     }
 }

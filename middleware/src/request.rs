@@ -309,13 +309,13 @@ async fn exchange(
         credentials.default_lifetime(),
         SystemTime::now(),
     )
-    .map_err(|error| without_secret(error, credentials.secret()));
+    .map_err(|error| without_secret(error, credentials));
     (Some(status), result)
 }
 
-/// `error` with the client secret cut out of the server's `error_description`, in case the
-/// server echoed it (see [`crate::redact`]).
-fn without_secret(error: Error, secret: &str) -> Error {
+/// `error` with the client secret (and the `Basic` header that carries it) cut out of the
+/// server's `error_description`, in case the server echoed it (see [`crate::redact`]).
+fn without_secret(error: Error, credentials: &ClientCredentials) -> Error {
     match error {
         Error::TokenEndpoint {
             status,
@@ -325,7 +325,7 @@ fn without_secret(error: Error, secret: &str) -> Error {
         } => Error::TokenEndpoint {
             status,
             code,
-            description: Some(crate::redact::scrub(&description, &[secret])),
+            description: Some(credentials.scrub(&description)),
             retry_after,
         },
         other => other,
@@ -579,11 +579,21 @@ mod tests {
         let error = Error::TokenEndpoint {
             status: http::StatusCode::UNAUTHORIZED,
             code: Some(crate::OAuthErrorCode::InvalidClient),
-            description: Some("client_secret 'p4ss w0rd' (p4ss+w0rd) is wrong".into()),
+            description: Some(
+                "client_secret 'p4ss w0rd' (p4ss+w0rd) is wrong; got Basic YXBwOnA0c3MgdzByZA=="
+                    .into(),
+            ),
             retry_after: None,
         };
-        let shown = without_secret(error, "p4ss w0rd").to_string();
+        let credentials = creds(ClientAuth::Basic, "app", "p4ss w0rd")
+            .build()
+            .unwrap();
+        let shown = without_secret(error, &credentials).to_string();
         assert!(!shown.contains("p4ss"), "{shown}");
-        assert!(shown.contains("client_secret '[redacted]' ([redacted]) is wrong"));
+        assert!(!shown.contains("YXBwOnA0c3MgdzByZA"), "{shown}");
+        assert!(
+            shown
+                .contains("client_secret '[redacted]' ([redacted]) is wrong; got Basic [redacted]")
+        );
     }
 }

@@ -416,6 +416,17 @@ pub fn scan_dir(dir: &Path, list: &SecretList) -> std::io::Result<Report> {
     Ok(report)
 }
 
+/// Removes the captures and secret lists of an earlier run from `target`.
+pub fn clear(target: &Path) -> std::io::Result<()> {
+    for dir in [CAPTURE_DIR, SECRETS_DIR] {
+        match std::fs::remove_dir_all(target.join(dir)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Scans `<target>/leak-scan` for the secrets listed under `<target>/leak-scan-secrets`. An
 /// error when either is missing or empty: a scan of nothing proves nothing.
 pub fn scan_target(target: &Path) -> std::io::Result<Report> {

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use clientcreds_e2e::{ControlPlane, bin_path};
 
-const USAGE: &str = "usage: clientcreds-e2e up | demo [--no-wait] | leak-scan [TARGET_DIR]
+const USAGE: &str = "usage: clientcreds-e2e up | demo [--no-wait] | leak-scan [--clear]
 
   up    start etcd, kube-apiserver and kube-controller-manager on loopback, print the admin
         kubeconfig and a kubectl example, and run until Ctrl-C
@@ -34,8 +34,8 @@ async fn main() -> ExitCode {
         ["up"] => up().await,
         ["demo"] => demo(clientcreds_e2e::demo::Ending::WaitForCtrlC).await,
         ["demo", "--no-wait"] => demo(clientcreds_e2e::demo::Ending::Immediately).await,
-        ["leak-scan"] => leak_scan(None),
-        ["leak-scan", target] => leak_scan(Some(std::path::Path::new(target))),
+        ["leak-scan"] => leak_scan(false),
+        ["leak-scan", "--clear"] => leak_scan(true),
         ["-h" | "--help" | "help"] => {
             println!("{USAGE}");
             ExitCode::SUCCESS
@@ -91,18 +91,24 @@ async fn demo(ending: clientcreds_e2e::demo::Ending) -> ExitCode {
     }
 }
 
-fn leak_scan(target: Option<&std::path::Path>) -> ExitCode {
+fn leak_scan(clear: bool) -> ExitCode {
     use clientcreds_e2e::leak_scan;
-    let target = match target {
-        Some(t) => t.to_path_buf(),
-        None => match leak_scan::target_dir() {
-            Ok(t) => t,
+    let target = match leak_scan::target_dir() {
+        Ok(t) => t,
+        Err(err) => {
+            eprintln!("error: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    if clear {
+        return match leak_scan::clear(&target) {
+            Ok(()) => ExitCode::SUCCESS,
             Err(err) => {
                 eprintln!("error: {err}");
-                return ExitCode::from(2);
+                ExitCode::from(2)
             }
-        },
-    };
+        };
+    }
     let started = std::time::Instant::now();
     match leak_scan::scan_target(&target) {
         Ok(report) => {

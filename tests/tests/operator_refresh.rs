@@ -482,6 +482,64 @@ async fn an_echoed_client_secret_is_not_shown_in_status_events_or_logs() {
         .await;
 }
 
+/// A provider that echoes the credentials it was sent in every encoding a request may carry
+/// them in (raw, JSON-escaped, form-urlencoded, RFC 3986, the HTTP Basic header with and without
+/// RFC 6749's form-encoding first), for a client whose id and secret need encoding: none of them
+/// in the status (and, by `Env`'s leak-scan capture, in no log, event, annotation or metric).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn credentials_echoed_in_any_encoding_are_not_shown_in_status_events_or_logs() {
+    use clientcreds_e2e::leak_scan;
+    const ID: &str = "pyng app/1";
+    const SECRET: &str = r#"s3cr+t/~*-._ &=%"ä"#;
+    let config = SandboxConfig::default().pyng_client(
+        clientcreds_sandbox::Client::new(ID, SECRET).scopes(PYNG_SCOPES.iter().copied()),
+    );
+    let env = setup(config).await;
+    let echoed: Vec<leak_scan::Form> = leak_scan::forms(SECRET, &[ID.to_owned()])
+        .into_iter()
+        .filter(|f| !f.name.starts_with("base64") || f.name.contains("id:secret"))
+        .collect();
+    assert!(echoed.len() >= 8, "{echoed:?}");
+    let description = echoed
+        .iter()
+        .map(|f| format!("{}: {}", f.name, f.text))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let body = json!({"error": "invalid_client", "error_description": description});
+    env.sandbox.fail_next(
+        Provider::Pyng,
+        1,
+        Fault::json(StatusCode::UNAUTHORIZED, body.to_string()),
+    );
+    env.create_secret("pyng-echo", &[("client_id", ID), ("client_secret", SECRET)])
+        .await;
+    let op = env.start_operator(None);
+    env.create_oac(json!({
+        "metadata": {"name": "echo"},
+        "spec": {"provider": "pyng", "credentialsSecretRef": {"name": "pyng-echo"},
+                 "tokenUrl": env.sandbox.pyng().token_url,
+                 "tokens": [{"secretName": "echo-token", "scopes": [PYNG_SCOPES[0]]}]}
+    }))
+    .await;
+    let (failing, _) = env
+        .wait_condition_reason("echo", "TokensIssued", "TokenRequestFailed")
+        .await;
+    let error = failing.status.unwrap().tokens[0]
+        .last_error
+        .clone()
+        .unwrap();
+    for form in &echoed {
+        assert!(
+            !error.contains(&form.text),
+            "the status shows the secret {}",
+            form.name
+        );
+    }
+    env.wait_event("TokenRequestFailed").await;
+    op.stop().await;
+    env.assert_no_secret_anywhere(&[SECRET.to_owned()]).await;
+}
+
 /// A provider that says its token lives `1e12` seconds: the token counts as living one year
 /// (stored, refreshed half-way), not as expiring now — no refetch loop.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

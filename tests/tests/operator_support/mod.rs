@@ -170,6 +170,7 @@ pub async fn setup(config: SandboxConfig) -> Env {
     let ns = "app".to_owned();
     cp.create_namespace(&ns).await.unwrap();
     let sandbox = Sandbox::start(config).await.unwrap();
+    capture::add_secrets(capture::sandbox_secrets(&sandbox));
     Env {
         cp,
         sandbox,
