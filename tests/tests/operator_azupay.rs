@@ -506,7 +506,8 @@ fn race_clients(prefix: &str, rounds: usize) -> (SandboxConfig, Vec<[String; 4]>
     for i in 0..rounds {
         let c = [
             format!("BIZ-{prefix}-{i}"),
-            format!("key-{prefix}-{i}"),
+            // unlike any object name, so the leak scan can tell it
+            format!("SECR_{prefix}-{i}_apikey"),
             format!("oauth2-{prefix}-{i}"),
             format!("one-time-secret-{prefix}-{i}"),
         ];
