@@ -38,7 +38,8 @@ const RFC3986: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'_')
     .remove(b'~');
 
-/// `text` on one line (control characters become spaces) with each of `secrets` cut out: as
+/// `text` on one line (control characters become spaces) with each of `secrets` cut out (also
+/// the start of one at the end of a text cut short with `…`): as
 /// sent (raw), escaped as in JSON, percent-encoded (as in a form body or a URL: every
 /// non-alphanumeric byte, form-urlencoded or RFC 3986; `+` or `%20` for a space; either hex
 /// case) and base64-encoded (standard or URL-safe, with or without padding). Empty secrets
@@ -59,13 +60,41 @@ pub fn scrub(text: &str, secrets: &[&str]) -> String {
     }
     // The longest first, so that a form containing another is cut out whole.
     all.sort_by_key(|f| std::cmp::Reverse(f.len()));
-    for form in all {
+    for form in &all {
         if line.contains(form.as_ref()) {
             line = line.replace(form.as_ref(), REDACTED);
         }
     }
-    line
+    without_cut_secret(line, &all)
 }
+
+/// A text cut short (ending in `…`, as the layer shortens a long `error_description`) may end
+/// in the first characters of a secret: those are cut out too, from [`MIN_CUT`] characters on.
+fn without_cut_secret(line: String, forms: &[Cow<'_, str>]) -> String {
+    let Some(head) = line.strip_suffix(ELLIPSIS) else {
+        return line;
+    };
+    let longest = forms
+        .iter()
+        .filter_map(|form| {
+            form.char_indices()
+                .map(|(i, _)| &form[..i])
+                .chain(std::iter::once(form.as_ref()))
+                .filter(|prefix| prefix.chars().count() >= MIN_CUT && head.ends_with(prefix))
+                .map(str::len)
+                .max()
+        })
+        .max();
+    match longest {
+        Some(len) => format!("{}{REDACTED}{ELLIPSIS}", &head[..head.len() - len]),
+        None => line,
+    }
+}
+
+/// What marks a text cut short.
+const ELLIPSIS: char = '…';
+/// The shortest start of a secret cut out at the end of a text cut short.
+const MIN_CUT: usize = 4;
 
 /// The texts to [`scrub`] for a client: its secret, and `id:secret` as an HTTP `Basic` header
 /// carries it (base64 of it as is, and of both form-urlencoded first as RFC 6749 §2.3.1 asks).
@@ -156,6 +185,21 @@ mod tests {
         ];
         for (text, secrets, want) in cases {
             assert_eq!(scrub(text, secrets), *want, "{text}");
+        }
+    }
+
+    /// A description the layer cut short in the middle of an echoed secret.
+    #[test]
+    fn the_start_of_a_secret_at_the_end_of_a_cut_text_is_cut_out() {
+        let secret = "abcdef1234567890";
+        for (text, want) in [
+            ("wrong secret abcdef12…", "wrong secret [redacted]…"),
+            ("wrong secret YWJjZGVm…", "wrong secret [redacted]…"),
+            ("wrong secret abc…", "wrong secret abc…"),
+            ("wrong secret abcdef12", "wrong secret abcdef12"),
+            ("wrong secret …", "wrong secret …"),
+        ] {
+            assert_eq!(scrub(text, &[secret]), want, "{text}");
         }
     }
 

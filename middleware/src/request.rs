@@ -595,5 +595,20 @@ mod tests {
             shown
                 .contains("client_secret '[redacted]' ([redacted]) is wrong; got Basic [redacted]")
         );
+        // an answer cut short by the parser in the middle of the echoed secret
+        let long = format!("{} client_secret=p4ss w0rd", "x".repeat(280));
+        let body = serde_json::json!({"error": "invalid_client", "error_description": long});
+        let error = crate::response::parse(
+            http::StatusCode::UNAUTHORIZED,
+            &http::HeaderMap::new(),
+            body.to_string().as_bytes(),
+            None,
+            None,
+            SystemTime::now(),
+        )
+        .unwrap_err();
+        let shown = without_secret(error, &credentials).to_string();
+        assert!(!shown.contains("p4ss"), "{shown}");
+        assert!(shown.contains("client_secret=[redacted]…"), "{shown}");
     }
 }
