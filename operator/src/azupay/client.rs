@@ -161,9 +161,14 @@ impl AzupayClient {
         let message = serde_json::from_slice::<serde_json::Value>(body)
             .ok()
             .and_then(|v| {
-                v.get("message")
-                    .and_then(|m| m.as_str())
-                    .map(|m| m.chars().take(300).collect())
+                v.get("message").and_then(|m| m.as_str()).map(|m| {
+                    // marked as cut short, so that a secret cut in half is still cut out
+                    let mut shown: String = m.chars().take(300).collect();
+                    if shown.len() < m.len() {
+                        shown.push('…');
+                    }
+                    shown
+                })
             })
             .unwrap_or_default();
         AzupayError::Status { status, message }
@@ -369,5 +374,12 @@ mod tests {
             e.to_string(),
             "Azupay answered HTTP 400 Bad Request: key [redacted] is not valid"
         );
+        // a message cut short in the middle of the echoed key
+        let body = serde_json::json!({"message": format!("{} key SECR_MYBUSINESSID_k3y", "x".repeat(285))});
+        let e =
+            AzupayClient::error(StatusCode::BAD_REQUEST, body.to_string().as_bytes()).without(&key);
+        let shown = e.to_string();
+        assert!(!shown.contains("SECR_MY"), "{shown}");
+        assert!(shown.ends_with(" key [redacted]…"), "{shown}");
     }
 }
