@@ -707,11 +707,11 @@ async fn a_sigkilled_operator_never_enables_twice_nor_loses_a_stored_secret() {
         let name = format!("kill-{n}");
         let creds = format!("creds-{name}");
         if step == "call-in-flight" {
-            // the enable call takes effect, its answer comes 5 s later: killed before it arrives
+            // the enable call reaches Azupay, which processes it only after 5 s: killed while
+            // it waits, the call never takes effect (the dropped connection drops it)
             env.sandbox.fail_next_enable(
                 1,
-                clientcreds_sandbox::Fault::delay(std::time::Duration::from_secs(5))
-                    .after_processing(),
+                clientcreds_sandbox::Fault::delay(std::time::Duration::from_secs(5)),
             );
         }
         let op = process::OperatorProcess::start_with(&env, log.clone(), &instance).await;
