@@ -782,3 +782,100 @@ async fn a_sigkilled_operator_never_enables_twice_nor_loses_a_stored_secret() {
     }
     println!("kill matrix outcomes:\n{}", outcomes.join("\n"));
 }
+
+/// An enable that takes effect while its answer is lost (issue 13, R1): Azupay enables OAuth 2.0
+/// and issues the one-time secret, then closes the connection without answering, or answers
+/// with a body cut off in the middle of the secret. The operator asks the details endpoint at
+/// once, shows `CredentialsLost` with what to ask Azupay, never calls enable a second time (not
+/// on a later reconcile either), keeps serving other OAuthClients, and the secret that passed
+/// through it appears nowhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_enable_whose_answer_is_lost_is_reported_and_never_repeated() {
+    use clientcreds_sandbox::Fault;
+    use clientcreds_sandbox::http::StatusCode;
+    let (config, clients) = race_clients("lost", 2);
+    let env = setup(config).await;
+    let op = env.start_operator_with(test_config());
+    let cut_off = |secret: &str| format!(r#"{{"oauth2ClientSecret":"{secret}","oauth2Cli"#);
+    let faults = [
+        ("closed", Fault::close_connection().after_processing()),
+        (
+            "cut-off",
+            Fault::json(StatusCode::OK, cut_off(&clients[1][3])).after_processing(),
+        ),
+    ];
+    for ((name, fault), client) in faults.into_iter().zip(&clients) {
+        env.sandbox.fail_next_enable(1, fault);
+        create_azupay_oac(&env, name, client).await;
+        let (oac, cond) = env
+            .wait_condition_reason(name, "CredentialsStored", "CredentialsLost")
+            .await;
+        assert_eq!(cond.status, "False", "{name}");
+        assert!(cond.message.contains("Contact Azupay"), "{}", cond.message);
+        assert!(
+            cond.message.contains(&format!("creds-{name}")),
+            "{}",
+            cond.message
+        );
+        let ready = oac
+            .status
+            .unwrap()
+            .conditions
+            .into_iter()
+            .find(|c| c.type_ == "Ready")
+            .unwrap();
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("False", "CredentialsLost")
+        );
+        // Azupay did enable it; the operator called once
+        assert!(env.sandbox.azupay_enabled(&client[0]), "{name}");
+        assert_eq!(env.sandbox.enable_calls(&client[0]), 1, "{name}");
+        assert!(
+            env.secrets()
+                .get_opt(&format!("token-{name}"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // no loop: another reconcile (an annotation change) asks the details endpoint again
+        // and still does not call enable
+        env.sandbox.clear_requests();
+        env.request_refresh(name, "1").await;
+        let path = format!("/client/{}/oauth2", client[0]);
+        clientcreds_e2e::eventually(&format!("{name}: details asked again"), EVENTUALLY, || {
+            let (sb, path) = (&env.sandbox, &path);
+            async move {
+                sb.requests_for(Provider::Azupay)
+                    .iter()
+                    .any(|r| r.method == "GET" && r.path.ends_with(path.as_str()))
+                    .then_some(())
+            }
+        })
+        .await;
+        assert_eq!(env.sandbox.enable_calls(&client[0]), 1, "{name}");
+    }
+    let events = env.events().await;
+    let lost = events
+        .iter()
+        .filter(|e| e.reason.as_deref() == Some("CredentialsLost"))
+        .count();
+    assert!(lost >= 2, "{lost} CredentialsLost events");
+    let note = env.wait_event("CredentialsLost").await;
+    assert!(note.contains("Contact Azupay"), "{note}");
+    // found out in the same attempt, by asking at once (not by a later retry)
+    let asked = events
+        .iter()
+        .filter(|e| {
+            e.reason.as_deref() == Some("AzupayUnavailable")
+                && e.note
+                    .as_deref()
+                    .is_some_and(|n| n.contains("asking Azupay whether it took effect"))
+        })
+        .count();
+    assert_eq!(asked, 2, "{events:#?}");
+    op.stop().await;
+    let mut secrets: Vec<String> = clients.iter().map(|c| c[3].clone()).collect();
+    secrets.extend(clients.iter().map(|c| c[1].clone()));
+    env.assert_no_secret_anywhere(&secrets).await;
+}

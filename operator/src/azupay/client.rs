@@ -55,6 +55,23 @@ impl AzupayError {
             _ => false,
         }
     }
+
+    /// Whether an enable call that failed this way may still have enabled OAuth 2.0 at Azupay —
+    /// and issued the one-time secret — although no usable answer arrived: the request may have
+    /// reached Azupay (a timeout, a connection closed without an answer), a gateway answered 5xx
+    /// for a backend that went on, or a success answer could not be used. Then the flow asks
+    /// the details endpoint at once instead of waiting to retry. Never for a call that was not
+    /// sent (a bad URL or API key) or that Azupay refused.
+    pub fn may_have_taken_effect(&self) -> bool {
+        match self {
+            Self::Transport(_) | Self::InvalidResponse(_) => true,
+            Self::Status { status, .. } => status.is_server_error(),
+            Self::Url(_) | Self::InvalidApiKey | Self::Unauthorized(_) | Self::AlreadyEnabled => {
+                false
+            }
+        }
+    }
+
     /// This error with `api_key` cut out of Azupay's message, in case it echoed it (see
     /// [`clientcreds::redact`]).
     fn without(self, api_key: &SecretString) -> Self {
@@ -337,6 +354,26 @@ mod tests {
             "the enable answer's own value stays"
         );
         assert!(AzupayClient::enable_answer(b"not json").is_err());
+    }
+
+    #[test]
+    fn an_enable_without_a_usable_answer_may_have_taken_effect() {
+        let transport = AzupayError::Transport(clientcreds::Error::InvalidToken("x".into()));
+        assert!(transport.may_have_taken_effect());
+        assert!(AzupayError::InvalidResponse("not JSON".into()).may_have_taken_effect());
+        let gateway = AzupayClient::error(StatusCode::GATEWAY_TIMEOUT, b"");
+        assert!(gateway.may_have_taken_effect());
+        // never sent, or refused: nothing happened at Azupay
+        for e in [
+            AzupayError::Url("x".into()),
+            AzupayError::InvalidApiKey,
+            AzupayError::Unauthorized(StatusCode::FORBIDDEN),
+            AzupayError::AlreadyEnabled,
+            AzupayClient::error(StatusCode::BAD_REQUEST, br#"{"message":"bad body"}"#),
+            AzupayClient::error(StatusCode::TOO_MANY_REQUESTS, b""),
+        ] {
+            assert!(!e.may_have_taken_effect(), "{e}");
+        }
     }
 
     #[test]
