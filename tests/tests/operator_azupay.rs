@@ -681,14 +681,38 @@ async fn a_second_oauthclient_for_the_same_azupay_client_is_refused() {
     );
 }
 
-/// A reduced R1 kill matrix (issue 13): the operator binary SIGKILLed at steps of the enable
-/// flow, then started again as the same instance (a container restarted in its pod), 2 runs
-/// per step with fresh Azupay clients (`CLIENTCREDS_KILL_RUNS=20` for the full matrix of
-/// RELIABILITY.md). Never a second effective enable call (the sandbox
-/// processes a delayed enable only after the delay, so a call killed in flight never took
-/// effect and is made once more); a secret the operator wrote survives the kill.
+/// The steps of the R1 kill matrix, in the order of the enable flow: where the operator binary
+/// is SIGKILLed, how the test holds it there, and what must follow.
+const KILL_STEPS: [&str; 7] = [
+    // its details call (after the claim, before enable) held by the sandbox: before the call
+    "before-call",
+    // as soon as the claim (the credentials Secret) exists: anywhere from before the call to
+    // the write of the answer, as the 100 ms poll falls
+    "mark-written",
+    // the enable call has reached Azupay, which processes it only after 5 s: not yet effective
+    "call-in-flight",
+    // Azupay has enabled and issued the secret; its answer is held back (60 s)
+    "call-took-effect",
+    // the operator has the answer: the secret's write is refused by an admission policy, so
+    // the operator holds it in memory only (CredentialsStored=False CredentialsWriteFailed)
+    "answer-received",
+    // the credentials Secret holds client_secret
+    "secret-written",
+    // the OAuthClient's status shows CredentialsStored=True Stored
+    "status-written",
+];
+
+/// The R1 kill matrix (issue 13): the operator binary SIGKILLed at each step of the enable flow
+/// ([`KILL_STEPS`]), then started again as the same instance (a container restarted in its
+/// pod), 2 runs per step with fresh Azupay clients (`CLIENTCREDS_KILL_RUNS=20` for the full
+/// matrix of RELIABILITY.md). Never a second effective enable call; a secret the operator wrote
+/// survives the kill and the restarted operator gets tokens with it; a secret lost with the
+/// process (the answer not received, or received and not written) is reported as
+/// `CredentialsLost`, never enabled over. No secret in the binary's log.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sigkilled_operator_never_enables_twice_nor_loses_a_stored_secret() {
+    use clientcreds_sandbox::Fault;
+    use std::time::Duration;
     let runs: usize = std::env::var("CLIENTCREDS_KILL_RUNS")
         .ok()
         .map(|v| {
@@ -696,46 +720,80 @@ async fn a_sigkilled_operator_never_enables_twice_nor_loses_a_stored_secret() {
                 .expect("CLIENTCREDS_KILL_RUNS takes a whole number of runs per step, e.g. 20")
         })
         .unwrap_or(2);
-    const STEPS: [&str; 3] = ["mark-written", "call-in-flight", "secret-written"];
-    let (config, clients) = race_clients("kill", STEPS.len() * runs);
+    let (config, clients) = race_clients("kill", KILL_STEPS.len() * runs);
     let env = setup(config).await;
+    let az = env.sandbox.azupay();
     let log = std::env::temp_dir().join(format!("clientcreds-kill-{}.log", std::process::id()));
     let instance = [("POD_NAME", "clientcreds-operator-0")];
-    let mut outcomes = Vec::new();
+    let mut outcomes = std::collections::BTreeMap::<(usize, String), usize>::new();
     for (n, client) in clients.iter().enumerate() {
-        let step = STEPS[n / runs];
+        let step_index = n / runs;
+        let step = KILL_STEPS[step_index];
         let name = format!("kill-{n}");
         let creds = format!("creds-{name}");
-        if step == "call-in-flight" {
-            // the enable call reaches Azupay, which processes it only after 5 s: killed while
-            // it waits, the call never takes effect (the dropped connection drops it)
-            env.sandbox.fail_next_enable(
-                1,
-                clientcreds_sandbox::Fault::delay(std::time::Duration::from_secs(5)),
-            );
+        match step {
+            "before-call" => env
+                .sandbox
+                .fail_next_details(1, Fault::delay(Duration::from_secs(60))),
+            "call-in-flight" => env
+                .sandbox
+                .fail_next_enable(1, Fault::delay(Duration::from_secs(5))),
+            "call-took-effect" => env
+                .sandbox
+                .fail_next_enable(1, Fault::delay(Duration::from_secs(60)).after_processing()),
+            "answer-received" => env.deny_client_secret_writes().await,
+            _ => {}
         }
         let op = process::OperatorProcess::start_with(&env, log.clone(), &instance).await;
         create_azupay_oac(&env, &name, client).await;
         let env = &env;
+        let details_path = format!("/client/{}/oauth2", client[0]);
         clientcreds_e2e::eventually(&format!("{name}: {step}"), EVENTUALLY, || {
-            let api = env.secrets();
-            let creds = creds.clone();
+            let (secrets, oacs) = (env.secrets(), env.oacs());
+            let (creds, name, details_path) = (&creds, &name, &details_path);
             async move {
-                let secret = api.get_opt(&creds).await.ok()?;
+                let has_secret = |s: &k8s_openapi::api::core::v1::Secret| {
+                    s.data
+                        .as_ref()
+                        .is_some_and(|d| d.contains_key("client_secret"))
+                };
+                let condition = |reason: &str| {
+                    let reason = reason.to_owned();
+                    let oacs = oacs.clone();
+                    async move {
+                        let o = oacs.get(name).await.ok()?;
+                        o.status?
+                            .conditions
+                            .iter()
+                            .any(|c| c.type_ == "CredentialsStored" && c.reason == reason)
+                            .then_some(())
+                    }
+                };
                 let reached = match step {
-                    "mark-written" => secret.is_some(),
+                    "before-call" => env
+                        .sandbox
+                        .requests_for(Provider::Azupay)
+                        .iter()
+                        .any(|r| r.method == "GET" && r.path.ends_with(details_path.as_str())),
+                    "mark-written" => secrets.get_opt(creds).await.ok()?.is_some(),
                     "call-in-flight" => env.sandbox.enable_calls(&client[0]) >= 1,
-                    _ => secret.is_some_and(|s| {
-                        s.data
-                            .as_ref()
-                            .is_some_and(|d| d.contains_key("client_secret"))
-                    }),
+                    "call-took-effect" => env.sandbox.azupay_enabled(&client[0]),
+                    "answer-received" => condition("CredentialsWriteFailed").await.is_some(),
+                    "secret-written" => secrets
+                        .get_opt(creds)
+                        .await
+                        .ok()?
+                        .is_some_and(|s| has_secret(&s)),
+                    _ => condition("Stored").await.is_some(),
                 };
                 reached.then_some(())
             }
         })
         .await;
         op.kill().await;
+        if step == "answer-received" {
+            env.allow_client_secret_writes().await;
+        }
         let op = process::OperatorProcess::start_with(env, log.clone(), &instance).await;
         let (_, cond) = clientcreds_e2e::eventually(&format!("{name} settled"), EVENTUALLY, || {
             let api = env.oacs();
@@ -756,31 +814,74 @@ async fn a_sigkilled_operator_never_enables_twice_nor_loses_a_stored_secret() {
             }
         })
         .await;
-        op.kill().await;
-        let calls = env.sandbox.enable_calls(&client[0]);
-        outcomes.push(format!("{step}: {} enable call(s), {}", calls, cond.reason));
-        match step {
-            // the sandbox delays before it processes: the killed call never took effect, so
-            // the restarted operator (details: not enabled) enables once, effectively once
-            "call-in-flight" => {
-                assert_eq!(calls, 2, "{name} ({step})");
-                assert_eq!(cond.reason, "Stored", "{name}");
-            }
-            // killed right after the mark: the call was not made, or made and answered (then
-            // stored, or — answer lost with the process — reported, never enabled over)
-            _ => assert_eq!(calls, 1, "{name} ({step}): a second enable call"),
-        }
         if cond.reason == "Stored" {
             // the secret stored is the one Azupay issued (a second effective enable would
-            // have been refused with 409 and reported as CredentialsLost)
+            // have been refused with 409 and reported as CredentialsLost) …
             let stored = env.secrets().get(&creds).await.unwrap();
             assert_eq!(data(&stored, "client_secret"), client[3], "{name}");
+            // … and the restarted operator gets working tokens with it
+            let token_secret = format!("token-{name}");
+            let old = env
+                .secrets()
+                .get_opt(&token_secret)
+                .await
+                .unwrap()
+                .map(|s| data(&s, "access_token"))
+                .unwrap_or_default();
+            env.request_refresh(&name, "after-restart").await;
+            let token = env.wait_new_token(&token_secret, &old).await;
+            assert_eq!(
+                call_protected(&az.resource_url, &token).await,
+                200,
+                "{name}"
+            );
         }
-        if step == "secret-written" {
-            assert_eq!(cond.reason, "Stored", "{name}");
+        op.kill().await;
+        let calls = env.sandbox.enable_calls(&client[0]);
+        *outcomes
+            .entry((
+                step_index,
+                format!("{calls} enable call(s), {}", cond.reason),
+            ))
+            .or_default() += 1;
+        match step {
+            // killed while Azupay held the call unprocessed: the dropped call never took
+            // effect, so the restarted operator (details: not enabled) called once more —
+            // 2 calls counted, 1 effective
+            "call-in-flight" => {
+                assert_eq!(calls, 2, "{name} ({step})");
+                assert_eq!(cond.reason, "Stored", "{name} ({step})");
+            }
+            _ => assert_eq!(calls, 1, "{name} ({step}): a second enable call"),
+        }
+        match step {
+            // the secret existed only in the lost answer or in the killed process's memory
+            "call-took-effect" | "answer-received" => {
+                assert_eq!(cond.reason, "CredentialsLost", "{name} ({step})")
+            }
+            // killed before the call, or after the write: stored
+            "before-call" | "secret-written" | "status-written" => {
+                assert_eq!(cond.reason, "Stored", "{name} ({step})")
+            }
+            // the mark-written kill lands anywhere up to the write: stored, or — answer lost
+            // with the process — reported, never enabled over
+            _ => {}
         }
     }
-    println!("kill matrix outcomes:\n{}", outcomes.join("\n"));
+    // no one-time secret in the binary's log (the API keys here double as Secret names, so
+    // the other tests check those)
+    let logged = std::fs::read_to_string(&log).unwrap();
+    for [.., secret] in &clients {
+        assert!(
+            !logged.contains(secret.as_str()),
+            "a client secret in {}",
+            log.display()
+        );
+    }
+    println!("kill matrix outcomes ({runs} runs per step):");
+    for ((step, outcome), count) in &outcomes {
+        println!("  {:<17} {count:>3} × {outcome}", KILL_STEPS[*step]);
+    }
 }
 
 /// An enable that takes effect while its answer is lost (issue 13, R1): Azupay enables OAuth 2.0
