@@ -984,3 +984,58 @@ async fn an_enable_whose_answer_is_lost_is_reported_and_never_repeated() {
     secrets.extend(clients.iter().map(|c| c[1].clone()));
     env.assert_no_secret_anywhere(&secrets).await;
 }
+
+/// An enable answer whose fields are of the wrong types (a numeric client id, a `null` token
+/// URL, a list as grant type, a string as scope list) still yields its one-time secret, stored;
+/// the parts that do not read come from the details call (issue 13, enable-once (a)).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_enable_answer_with_mistyped_fields_keeps_its_secret() {
+    let env = setup(SandboxConfig::default()).await;
+    let az = env.sandbox.azupay();
+    let mistyped = json!({
+        "oauth2ClientId": 12345,
+        "oauth2ClientSecret": AZUPAY_OAUTH2_CLIENT_SECRET,
+        "oauth2TokenUrl": null,
+        "oauth2GrantType": ["client_credentials"],
+        "oauth2TtlInSecs": 3600,
+        "oauth2AllowedScopes": "RestAPI/GET:balance",
+    });
+    // Azupay enables (and issues the secret) but answers with the mistyped body
+    env.sandbox.fail_next_enable(
+        1,
+        clientcreds_sandbox::Fault::json(
+            clientcreds_sandbox::http::StatusCode::OK,
+            mistyped.to_string(),
+        )
+        .after_processing(),
+    );
+    env.create_azupay(
+        "mistyped",
+        json!([{"secretName": "mistyped-token", "scopes": ["RestAPI/GET:balance"]}]),
+    )
+    .await;
+    let op = env.start_operator(None);
+    let oac = env.wait_ready("mistyped").await;
+    let creds = env
+        .secrets()
+        .get("azupay-oauth2-credentials")
+        .await
+        .unwrap();
+    assert_eq!(data(&creds, "client_secret"), AZUPAY_OAUTH2_CLIENT_SECRET);
+    assert_eq!(
+        data(&creds, "client_id"),
+        clientcreds_sandbox::AZUPAY_OAUTH2_CLIENT_ID
+    );
+    assert_eq!(data(&creds, "token_url"), az.token_url);
+    let status = oac.status.unwrap();
+    assert_eq!(
+        status.allowed_scopes.as_deref().unwrap(),
+        clientcreds_sandbox::AZUPAY_DEFAULT_SCOPES
+    );
+    let token = data(&env.token_secret("mistyped-token").await, "access_token");
+    assert_eq!(call_protected(&az.resource_url, &token).await, 200);
+    assert_eq!(env.sandbox.enable_calls(&az.client_id), 1);
+    op.stop().await;
+    env.assert_no_secret_anywhere(&[AZUPAY_OAUTH2_CLIENT_SECRET.to_owned(), token])
+        .await;
+}
