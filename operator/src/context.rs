@@ -1,7 +1,7 @@
 //! What every reconcile shares: the Kubernetes client, the event recorder, the HTTP client,
 //! metrics, and the typed per-object state, which is removed when its OAuthClient goes.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use clientcreds::HttpClient;
@@ -14,6 +14,7 @@ use tracing::warn;
 
 use crate::crd::OAuthClient;
 use crate::egress::EgressPolicy;
+use crate::secrets::StoredToken;
 use crate::telemetry::Metrics;
 use crate::{Error, EventAction, Reason};
 
@@ -59,8 +60,9 @@ pub struct PendingToken {
     pub config_hash: String,
     /// The refresh request it answers, if any.
     pub request: Option<String>,
-    /// Whether its Secret did not exist when it was requested (a `TokenIssued` event is due).
-    pub first: bool,
+    /// Whether its Secret is to be created (it was not known to exist when the token was
+    /// requested): written create-only, and a `TokenIssued` event is due.
+    pub create: bool,
 }
 
 impl std::fmt::Debug for PendingToken {
@@ -85,13 +87,31 @@ pub struct ObjectState {
     pub backoff: HashMap<String, Backoff>,
     /// Per token Secret name: a token issued but not written yet.
     pub pending: HashMap<String, PendingToken>,
+    /// Per token Secret name: what this process last wrote there. It answers the next
+    /// reconcile without reading the Secret, until the Secret watch shows another version of
+    /// it (or its deletion).
+    pub written: HashMap<String, WrittenToken>,
+    /// Token Secret names a create found taken by a Secret the operator did not make for this
+    /// OAuthClient: read before every attempt from now on, so no token is requested for them.
+    pub conflicts: HashSet<String>,
+}
+
+/// A token Secret as this process wrote it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct WrittenToken {
+    /// What the planner reads from a token Secret.
+    pub stored: StoredToken,
+    /// The Secret's resourceVersion after the write.
+    pub resource_version: String,
 }
 
 /// Shared state of the reconciler.
 pub struct Context {
     /// The Kubernetes client.
     pub client: Client,
+    /// Publishes warnings: its cache turns a repeated warning into one event with a count.
     recorder: Recorder,
+    reporter: Reporter,
     /// The HTTP client for token requests and Azupay calls.
     pub http: HttpClient,
     /// Where the operator may send secrets: checked before every Azupay call and token request.
@@ -123,7 +143,8 @@ impl Context {
     ) -> Self {
         let instance_id = reporter.instance.clone().unwrap_or_else(unique_instance_id);
         Self {
-            recorder: Recorder::new(client.clone(), reporter),
+            recorder: Recorder::new(client.clone(), reporter.clone()),
+            reporter,
             instance_id,
             client,
             http,
@@ -174,6 +195,20 @@ impl Context {
         self.states().retain(|key, _| live(key));
     }
 
+    /// Forgets what was written to token Secret `secret` of the OAuthClient with uid
+    /// `owner_uid`, unless the Secret is still at `version` (a watch event of the write itself).
+    pub fn forget_written(&self, owner_uid: &str, secret: &str, version: Option<&str>) {
+        let key = ObjectKey(owner_uid.to_owned());
+        if let Some(state) = self.states().get_mut(&key)
+            && state
+                .written
+                .get(secret)
+                .is_some_and(|w| Some(w.resource_version.as_str()) != version)
+        {
+            state.written.remove(secret);
+        }
+    }
+
     /// How many OAuthClients have state.
     pub fn tracked(&self) -> usize {
         self.states().len()
@@ -195,7 +230,18 @@ impl Context {
             action: action.as_str().into(),
             secondary: None,
         };
-        if let Err(e) = self.recorder.publish(&ev, &oac.object_ref(&())).await {
+        // A normal event says once that something happened (a token Secret written, one
+        // deleted): published without the shared cache, which would keep each of them for six
+        // minutes and scan them all on every publish (memory and CPU that grow with the number
+        // of OAuthClients brought up; BENCHMARKS.md, the operator at scale).
+        let published = if type_ == EventType::Normal {
+            Recorder::new(self.client.clone(), self.reporter.clone())
+                .publish(&ev, &oac.object_ref(&()))
+                .await
+        } else {
+            self.recorder.publish(&ev, &oac.object_ref(&())).await
+        };
+        if let Err(e) = published {
             warn!(error = %e, reason = reason.as_str(), "could not publish event");
         }
     }
@@ -291,6 +337,25 @@ mod tests {
         let live = ObjectKey::of(&a);
         ctx.retain(|k| Some(k) == live.as_ref());
         assert_eq!(ctx.tracked(), 0);
+        // what was written is forgotten when the watch shows another version, or a deletion
+        let written = WrittenToken {
+            stored: StoredToken {
+                expires_at: Timestamp::UNIX_EPOCH,
+                refresh_at: None,
+                config_hash: None,
+                refresh_answered: None,
+            },
+            resource_version: "7".into(),
+        };
+        ctx.with_state(&b, |s| s.written.insert("tok".into(), written.clone()));
+        ctx.forget_written("uid-b", "tok", Some("7"));
+        assert!(ctx.state(&b).written.contains_key("tok"), "its own write");
+        ctx.forget_written("uid-b", "tok", Some("8"));
+        assert!(!ctx.state(&b).written.contains_key("tok"), "changed");
+        ctx.with_state(&b, |s| s.written.insert("tok".into(), written));
+        ctx.forget_written("uid-b", "tok", None);
+        assert!(!ctx.state(&b).written.contains_key("tok"), "deleted");
+        ctx.forget(&b);
         // an object without a uid never gets state
         let mut no_uid = oac("c", "x");
         no_uid.metadata.uid = None;
@@ -315,7 +380,7 @@ mod tests {
                 refresh_at: now,
                 config_hash: "h".into(),
                 request: None,
-                first: true,
+                create: true,
             },
         );
         let debug = format!("{state:?}");

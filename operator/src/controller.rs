@@ -88,6 +88,25 @@ pub fn secret_triggers(
     out
 }
 
+/// Forgets what this process wrote to one of its token Secrets once the watch shows another
+/// version of it (someone else's change, or a re-list) or its deletion: the next reconcile
+/// reads it again. The watch event of the operator's own write carries the version it
+/// remembered and changes nothing.
+fn forget_changed_token_secret(ctx: &Context, secret: &ObjectMeta, deleted: bool) {
+    let labels = secret.labels.as_ref();
+    let label = |k: &str| labels.and_then(|l| l.get(k)).map(String::as_str);
+    if label(MANAGED_BY_LABEL) != Some(MANAGER) || label(ROLE_LABEL) != Some(TOKEN_ROLE) {
+        return;
+    }
+    let name = secret.name.as_deref().unwrap_or_default();
+    let version = secret.resource_version.as_deref().filter(|_| !deleted);
+    for owner in secret.owner_references.iter().flatten() {
+        if owner.kind == "OAuthClient" {
+            ctx.forget_written(&owner.uid, name, version);
+        }
+    }
+}
+
 /// Turns the metadata watch of Secrets into reconcile triggers. The first list is skipped
 /// (every OAuthClient is reconciled when its own watch lists it); later re-lists count as
 /// changes, since a change may have been missed while disconnected.
@@ -186,11 +205,23 @@ async fn run_one(
     let controller = Controller::for_stream(oauthclients, store.clone())
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency));
     let listed = AtomicBool::new(false);
+    let ctx_watch = ctx.clone();
     let secret_triggers = watcher(secrets, watcher::Config::default().any_semantic())
         .default_backoff()
         .filter_map(move |event| {
             let refs = match event {
-                Ok(event) => secret_event_triggers(&store, &listed, event),
+                Ok(event) => {
+                    match &event {
+                        watcher::Event::Apply(s) | watcher::Event::InitApply(s) => {
+                            forget_changed_token_secret(&ctx_watch, &s.metadata, false)
+                        }
+                        watcher::Event::Delete(s) => {
+                            forget_changed_token_secret(&ctx_watch, &s.metadata, true)
+                        }
+                        watcher::Event::Init | watcher::Event::InitDone => {}
+                    }
+                    secret_event_triggers(&store, &listed, event)
+                }
                 Err(e) => {
                     tracing::debug!(error = %e, "Secret watch");
                     Vec::new()

@@ -174,6 +174,35 @@ pub fn token_secret(
     }
 }
 
+/// What the operator reads back from an existing token Secret.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredToken {
+    /// The stored token's expiry.
+    pub expires_at: Timestamp,
+    /// When it was scheduled for refresh.
+    pub refresh_at: Option<Timestamp>,
+    /// The configuration digest it was requested with.
+    pub config_hash: Option<String>,
+    /// The refresh request (value of the OAuthClient's `clientcreds.dev/refresh`) in force when
+    /// it was requested.
+    pub refresh_answered: Option<String>,
+}
+
+/// Reads a token Secret written by the operator; `None` when it holds no usable token.
+pub fn read_stored_token(secret: &Secret) -> Option<StoredToken> {
+    let data = secret.data.as_ref()?;
+    let token = token_secret::decode(|key| data.get(key).map(|v| v.0.as_slice())).ok()?;
+    let expires_at = Timestamp::try_from(token.expires_at()).ok()?;
+    let annotations = secret.metadata.annotations.as_ref();
+    let annotation = |k: &str| annotations.and_then(|a| a.get(k));
+    Some(StoredToken {
+        expires_at,
+        refresh_at: annotation(REFRESH_AT_ANNOTATION).and_then(|v| v.parse().ok()),
+        config_hash: annotation(CONFIG_HASH_ANNOTATION).cloned(),
+        refresh_answered: annotation(REFRESH_ANSWERED_ANNOTATION).cloned(),
+    })
+}
+
 /// The credentials Secret's metadata: labels, and an owner reference only when its deletion
 /// policy is `Delete` (then the garbage collector removes it with the OAuthClient; `Retain`
 /// keeps it, so no finalizer is needed either way).
@@ -343,7 +372,6 @@ mod tests {
     use super::*;
     use crate::crd::OAuthClientSpec;
     use crate::crd::ProviderKind;
-    use crate::reconcile::plan::read_stored_token;
     use jiff::SignedDuration;
 
     fn oac() -> OAuthClient {

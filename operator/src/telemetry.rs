@@ -33,20 +33,38 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+use prometheus_client::encoding::EncodeLabelSet;
+
 type Labels = Vec<(String, String)>;
+
+/// The labels of a series per token Secret: one per token Secret in the cluster, so a struct
+/// (two strings) rather than a list of name/value pairs.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SecretLabels {
+    namespace: String,
+    secret: String,
+}
+
+/// The labels of a series per OAuthClient.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReadyLabels {
+    namespace: String,
+    oauthclient: String,
+    reason: String,
+}
 
 /// The operator's metrics. Labels never carry a secret.
 pub struct Metrics {
     registry: Mutex<Registry>,
     refreshes: Family<Labels, Counter>,
     enable_calls: Family<Labels, Counter>,
-    expiry: Family<Labels, Gauge>,
+    expiry: Family<SecretLabels, Gauge>,
     reconcile_duration: Histogram,
     reconcile_errors: Family<Labels, Counter>,
-    ready: Family<Labels, Gauge>,
+    ready: Family<ReadyLabels, Gauge>,
     secrets_held: Gauge,
-    /// The labels of each OAuthClient's current `ready` series, so a changed reason replaces it.
-    ready_labels: Mutex<HashMap<(String, String), Labels>>,
+    /// The reason of each OAuthClient's current `ready` series, so a changed reason replaces it.
+    ready_reasons: Mutex<HashMap<(String, String), String>>,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -60,10 +78,10 @@ impl Default for Metrics {
         let mut registry = Registry::with_prefix("clientcreds_operator");
         let refreshes = Family::<Labels, Counter>::default();
         let enable_calls = Family::<Labels, Counter>::default();
-        let expiry = Family::<Labels, Gauge>::default();
+        let expiry = Family::<SecretLabels, Gauge>::default();
         let reconcile_duration = Histogram::new(exponential_buckets(0.005, 2.0, 14));
         let reconcile_errors = Family::<Labels, Counter>::default();
-        let ready = Family::<Labels, Gauge>::default();
+        let ready = Family::<ReadyLabels, Gauge>::default();
         let secrets_held = Gauge::default();
         registry.register(
             "token_refreshes",
@@ -111,7 +129,7 @@ impl Default for Metrics {
             reconcile_errors,
             ready,
             secrets_held,
-            ready_labels: Mutex::new(HashMap::new()),
+            ready_reasons: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -147,18 +165,18 @@ impl Metrics {
     /// Sets the expiry of the token in `namespace/secret`.
     pub fn expiry(&self, namespace: &str, secret: &str, unix_seconds: i64) {
         self.expiry
-            .get_or_create(&vec![
-                ("namespace".into(), namespace.into()),
-                ("secret".into(), secret.into()),
-            ])
+            .get_or_create(&SecretLabels {
+                namespace: namespace.into(),
+                secret: secret.into(),
+            })
             .set(unix_seconds);
     }
     /// Drops the expiry series of `namespace/secret` (the token Secret is gone).
     pub fn forget_expiry(&self, namespace: &str, secret: &str) {
-        self.expiry.remove(&vec![
-            ("namespace".into(), namespace.into()),
-            ("secret".into(), secret.into()),
-        ]);
+        self.expiry.remove(&SecretLabels {
+            namespace: namespace.into(),
+            secret: secret.into(),
+        });
     }
     /// Records a reconcile's duration.
     pub fn reconcile_duration(&self, seconds: f64) {
@@ -172,30 +190,41 @@ impl Metrics {
     }
     /// Sets whether `namespace/name` is Ready, and why (its Ready condition's reason).
     pub fn ready(&self, namespace: &str, name: &str, ready: bool, reason: &str) {
-        let labels: Labels = vec![
-            ("namespace".into(), namespace.into()),
-            ("oauthclient".into(), name.into()),
-            ("reason".into(), reason.into()),
-        ];
-        let mut current = match self.ready_labels.lock() {
+        let labels = |reason: String| ReadyLabels {
+            namespace: namespace.into(),
+            oauthclient: name.into(),
+            reason,
+        };
+        let mut current = match self.ready_reasons.lock() {
             Ok(m) => m,
             Err(poisoned) => poisoned.into_inner(),
         };
-        if let Some(old) = current.insert((namespace.into(), name.into()), labels.clone())
-            && old != labels
-        {
-            self.ready.remove(&old);
+        match current.get_mut(&(namespace.to_owned(), name.to_owned())) {
+            Some(old) if old == reason => {}
+            Some(old) => {
+                self.ready
+                    .remove(&labels(std::mem::replace(old, reason.into())));
+            }
+            None => {
+                current.insert((namespace.into(), name.into()), reason.into());
+            }
         }
-        self.ready.get_or_create(&labels).set(i64::from(ready));
+        self.ready
+            .get_or_create(&labels(reason.into()))
+            .set(i64::from(ready));
     }
     /// Drops the `oauthclient_ready` series of `namespace/name` (the OAuthClient is gone).
     pub fn forget_ready(&self, namespace: &str, name: &str) {
-        let mut current = match self.ready_labels.lock() {
+        let mut current = match self.ready_reasons.lock() {
             Ok(m) => m,
             Err(poisoned) => poisoned.into_inner(),
         };
         if let Some(old) = current.remove(&(namespace.to_owned(), name.to_owned())) {
-            self.ready.remove(&old);
+            self.ready.remove(&ReadyLabels {
+                namespace: namespace.into(),
+                oauthclient: name.into(),
+                reason: old,
+            });
         }
     }
     /// The OpenMetrics text exposition: the operator's metrics, then the middleware's

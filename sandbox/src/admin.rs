@@ -8,7 +8,7 @@
 //! | `DELETE /_sandbox/requests` | | forget them |
 //! | `GET /_sandbox/counts` | | `{"tokens_issued": {provider: {client_id: n}}, "enable_calls": {clientId: n}}` |
 //! | `PUT /_sandbox/lifetimes/{provider}` | `{"seconds": 60}` | token lifetime from now on |
-//! | `POST /_sandbox/faults` | `{"provider", "endpoint"?, "times"?, "status"?, "body"?, "headers"?: {name: value}, "delay_ms"?, "close_connection"?, "after_processing"?, "trickle"?: {"bytes", "every_ms"}}` | script faults for the next `times` (default 1) requests to `endpoint` (`"token"`, the default, or Azupay's `"enable"`); with neither `status` nor `close_connection` the request proceeds after the delay; `after_processing` lets the request take effect and loses only the answer ([`Fault::after_processing`](crate::Fault::after_processing)); `trickle` sends the body `bytes` at a time, `every_ms` apart ([`Fault::trickle`](crate::Fault::trickle)); a redirect is a `status` 3xx with a `location` header |
+//! | `POST /_sandbox/faults` | `{"provider", "endpoint"?, "times"?, "status"?, "body"?, "headers"?: {name: value}, "delay_ms"?, "close_connection"?, "after_processing"?, "trickle"?: {"bytes", "every_ms"}}` | script faults for the next `times` (default 1) requests to `endpoint` (`"token"`, the default, or Azupay's `"enable"` or `"details"`); with neither `status` nor `close_connection` the request proceeds after the delay; `after_processing` lets the request take effect first, then applies the delay and the fault (the answer is late or lost, the effect is not) ([`Fault::after_processing`](crate::Fault::after_processing)); `trickle` sends the body `bytes` at a time, `every_ms` apart ([`Fault::trickle`](crate::Fault::trickle)); a redirect is a `status` 3xx with a `location` header |
 //! | `DELETE /_sandbox/faults` | | drop unused faults |
 //! | `POST /_sandbox/advance` | `{"seconds": 3600}` | move the sandbox clock forward |
 //! | `POST /_sandbox/revoke` | | revoke every token issued so far |
@@ -168,7 +168,12 @@ fn fault_of(request: &FaultRequest) -> Result<Fault, Response> {
         });
     }
     let Some(status) = request.status else {
-        return Ok(Fault::delay(delay));
+        let fault = Fault::delay(delay);
+        return Ok(if request.after_processing {
+            fault.after_processing()
+        } else {
+            fault
+        });
     };
     let status = StatusCode::from_u16(status)
         .map_err(|_| bad_request(format!("status {status} is not an HTTP status (100-999)")))?;
@@ -214,11 +219,12 @@ async fn add_faults(
     let point = match (request.endpoint.as_deref(), provider) {
         (None | Some("token"), provider) => FaultPoint::Token(provider),
         (Some("enable"), Provider::Azupay) => FaultPoint::AzupayEnable,
+        (Some("details"), Provider::Azupay) => FaultPoint::AzupayDetails,
         (Some(other), _) => {
             return bad_request(format!(
                 "endpoint {other:?} is not one of {provider}'s: use \"token\"{}",
                 if provider == Provider::Azupay {
-                    " or \"enable\""
+                    ", \"enable\" or \"details\""
                 } else {
                     ""
                 }

@@ -151,7 +151,8 @@ impl Fault {
         }
     }
 
-    /// Wait, then answer as the provider would.
+    /// Wait, then handle the request and answer as the provider would (with
+    /// [`Fault::after_processing`]: handle it, wait, then answer).
     pub fn delay(delay: Duration) -> Self {
         Fault {
             delay,
@@ -160,15 +161,30 @@ impl Fault {
         }
     }
 
-    /// Wait this long before the fault's action.
+    /// Wait this long before the fault's action (and before the provider handles the request,
+    /// unless [`Fault::after_processing`]).
     pub fn after(mut self, delay: Duration) -> Self {
         self.delay = delay;
         self
     }
 
     /// Let the provider handle the request first — enable OAuth 2.0, issue and count the token —
-    /// and only then replace its answer with the fault: the answer is lost, the effect is not.
-    /// (By default a fault replaces the request entirely and nothing changes.)
+    /// and only then apply the fault: its delay, then its action. The effect happens at once; the
+    /// answer is late ([`Fault::delay`]: a call in flight that has already taken effect), lost
+    /// ([`Fault::close_connection`]) or replaced ([`Fault::status`], [`Fault::json`]). (By default
+    /// a fault comes first — a delayed request is processed only after its delay, and a request
+    /// answered by a fault changes nothing.)
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use clientcreds_sandbox::Fault;
+    ///
+    /// // Azupay enables at once and issues the secret; the answer comes 30 s later, if ever
+    /// let in_flight = Fault::delay(Duration::from_secs(30)).after_processing();
+    /// // Azupay enables and the connection closes without an answer: the secret is lost
+    /// let lost = Fault::close_connection().after_processing();
+    /// # let _ = (in_flight, lost);
+    /// ```
     pub fn after_processing(mut self) -> Self {
         self.after_processing = true;
         self
@@ -222,6 +238,8 @@ pub(crate) enum FaultPoint {
     Token(Provider),
     /// Azupay's enable call (`POST …/client/{clientId}/oauth2`).
     AzupayEnable,
+    /// Azupay's details call (`GET …/client/{clientId}/oauth2`).
+    AzupayDetails,
 }
 
 impl FaultPoint {
@@ -229,12 +247,19 @@ impl FaultPoint {
         match self {
             FaultPoint::Token(provider) => provider.index(),
             FaultPoint::AzupayEnable => ENABLE_QUEUE,
+            FaultPoint::AzupayDetails => DETAILS_QUEUE,
         }
     }
 }
 
 /// The index of Azupay enable's fault queue (after the five token queues).
 pub(crate) const ENABLE_QUEUE: usize = 5;
+
+/// The index of Azupay details' fault queue (after enable's).
+pub(crate) const DETAILS_QUEUE: usize = 6;
+
+/// How many fault queues there are: five token endpoints, Azupay enable and details.
+pub(crate) const FAULT_QUEUES: usize = 7;
 
 /// Run `handler` under `fault`, if any (the queues live in [`crate::state`], which takes the
 /// next fault out: `state::faulted`).
@@ -245,17 +270,21 @@ where
     let Some(fault) = fault else {
         return handler.await;
     };
+    // after_processing: the request takes effect now, the delay and the action come after it
+    let (processed, handler) = if fault.after_processing {
+        (Some(handler.await), None)
+    } else {
+        (None, Some(handler))
+    };
     if !fault.delay.is_zero() {
         tokio::time::sleep(fault.delay).await;
     }
-    if fault.after_processing || matches!(fault.action, FaultAction::Proceed) {
-        let answer = handler.await;
-        if matches!(fault.action, FaultAction::Proceed) {
-            return answer;
-        }
-    }
     match fault.action {
-        FaultAction::Proceed => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        FaultAction::Proceed => match (processed, handler) {
+            (Some(answer), _) => answer,
+            (None, Some(handler)) => handler.await,
+            (None, None) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+        },
         FaultAction::Close => {
             let mut response = StatusCode::INTERNAL_SERVER_ERROR.into_response();
             response.extensions_mut().insert(CloseConnection);

@@ -120,7 +120,7 @@
 //! ([`Sandbox::tokens_issued`]) and enable calls ([`Sandbox::enable_calls`]; every `POST` to the
 //! enable path counts, refused or not), overrides token lifetimes, scripts [`Fault`]s for the
 //! next token requests of a provider ([`Sandbox::fail_next`]) or Azupay's next enable calls
-//! ([`Sandbox::fail_next_enable`]) — including [`Fault::after_processing`], where the request takes
+//! ([`Sandbox::fail_next_enable`]) or details calls ([`Sandbox::fail_next_details`]) — including [`Fault::after_processing`], where the request takes
 //! effect and only its answer is lost — moves the sandbox clock forward ([`Sandbox::advance`]) and
 //! revokes every issued token. The same controls are served as JSON under `/_sandbox/` for tests
 //! in other languages (see [`admin`]).
@@ -511,6 +511,16 @@ impl Sandbox {
         let mut state = self.shared.lock();
         for _ in 0..times {
             state.faults[control::ENABLE_QUEUE].push_back(fault.clone());
+        }
+    }
+
+    /// Apply `fault` to each of the next `times` Azupay details calls
+    /// (`GET …/client/{clientId}/oauth2`), e.g. a [`Fault::delay`] that holds a client between
+    /// its "enable pending" mark and its enable call.
+    pub fn fail_next_details(&self, times: usize, fault: Fault) {
+        let mut state = self.shared.lock();
+        for _ in 0..times {
+            state.faults[control::DETAILS_QUEUE].push_back(fault.clone());
         }
     }
 

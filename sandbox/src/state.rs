@@ -46,8 +46,8 @@ pub(crate) struct State {
     pub(crate) requests: Vec<RecordedRequest>,
     pub(crate) tokens_issued: HashMap<(Provider, String), u64>,
     pub(crate) enable_calls: HashMap<String, u64>,
-    /// One queue per provider's token endpoint, then Azupay enable's.
-    pub(crate) faults: [VecDeque<Fault>; 6],
+    /// One queue per provider's token endpoint, then Azupay enable's, then Azupay details'.
+    pub(crate) faults: [VecDeque<Fault>; control::FAULT_QUEUES],
     pub(crate) clock_offset: Duration,
     pub(crate) payu_rate_limit: Option<RateLimit>,
     /// Start (sandbox unix seconds) and count of PayU's current rate-limit window.

@@ -494,6 +494,102 @@ async fn an_enable_whose_answer_is_lost_still_enables_once() {
     assert!(wrong.body.contains("endpoint"));
 }
 
+/// A delayed enable is processed after its delay (a call in flight that has not taken effect);
+/// with `after_processing` at once, its answer after the delay (one that has).
+#[tokio::test]
+async fn a_delayed_enable_takes_effect_before_or_after_its_delay() {
+    let sb = sandbox().await;
+    let url = format!("{}/client/MYBUSINESSID/oauth2", sb.azupay().endpoint);
+    let key = [("authorization", AZUPAY_API_KEY), JSON];
+
+    // delayed, then processed: while the call waits, nothing is enabled
+    sb.fail_next_enable(1, Fault::delay(Duration::from_secs(30)));
+    let (send_url, send_key) = (url.clone(), key);
+    let waiting = tokio::spawn(async move { try_send("POST", &send_url, &send_key, "{}").await });
+    let arrived = || sb.enable_calls("MYBUSINESSID") == 1;
+    while !arrived() {
+        tokio::task::yield_now().await;
+    }
+    // the answer is not there yet, and the sandbox has not enabled the client
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!waiting.is_finished());
+    assert!(!sb.azupay_enabled("MYBUSINESSID"));
+    // a client that gives up drops the call: it never takes effect
+    waiting.abort();
+    sb.clear_faults();
+
+    // processed at once, answered after the delay
+    sb.fail_next_enable(
+        1,
+        Fault::delay(Duration::from_millis(500)).after_processing(),
+    );
+    let (send_url, send_key) = (url.clone(), key);
+    let answered = tokio::spawn(async move { send("POST", &send_url, &send_key, "{}").await });
+    while !sb.azupay_enabled("MYBUSINESSID") {
+        tokio::task::yield_now().await;
+    }
+    assert!(!answered.is_finished(), "the answer waits for the delay");
+    let answer = answered.await.unwrap();
+    assert_eq!(answer.status, 200);
+    assert!(answer.json()["oauth2ClientSecret"].is_string());
+    assert!(!sb.azupay_enabled("NOBODY"));
+    assert_eq!(send("POST", &url, &key, "{}").await.status, 409);
+
+    // the admin API scripts the same
+    let sb = sandbox().await;
+    let url = format!("{}/client/MYBUSINESSID/oauth2", sb.azupay().endpoint);
+    let admin = format!("{}/_sandbox/faults", sb.base_url());
+    let fault = json!({"provider": "azupay", "endpoint": "enable", "delay_ms": 60000,
+                       "after_processing": true});
+    assert_eq!(
+        send("POST", &admin, &[JSON], &fault.to_string())
+            .await
+            .status,
+        204
+    );
+    let (send_url, send_key) = (url.clone(), key);
+    let in_flight = tokio::spawn(async move { try_send("POST", &send_url, &send_key, "{}").await });
+    while !sb.azupay_enabled("MYBUSINESSID") {
+        tokio::task::yield_now().await;
+    }
+    assert!(!in_flight.is_finished());
+    in_flight.abort();
+}
+
+/// Faults for Azupay's details call: scripted like enable's, by the handle or the admin API.
+#[tokio::test]
+async fn details_calls_take_faults() {
+    let sb = sandbox().await;
+    let url = format!("{}/client/MYBUSINESSID/oauth2", sb.azupay().endpoint);
+    let key = [("authorization", AZUPAY_API_KEY)];
+    sb.fail_next_details(1, Fault::status(StatusCode::SERVICE_UNAVAILABLE));
+    assert_eq!(send("GET", &url, &key, "").await.status, 503);
+    assert_eq!(send("GET", &url, &key, "").await.status, 404);
+    sb.fail_next_details(1, Fault::close_connection());
+    assert!(try_send("GET", &url, &key, "").await.is_err());
+    // a details fault leaves enable alone
+    sb.fail_next_details(1, Fault::status(StatusCode::BAD_GATEWAY));
+    let enabled = send("POST", &url, &[key[0], JSON], "{}").await;
+    assert_eq!(enabled.status, 200);
+    assert_eq!(send("GET", &url, &key, "").await.status, 502);
+    assert_eq!(send("GET", &url, &key, "").await.status, 200);
+
+    let admin = format!("{}/_sandbox/faults", sb.base_url());
+    let fault = json!({"provider": "azupay", "endpoint": "details", "status": 500});
+    assert_eq!(
+        send("POST", &admin, &[JSON], &fault.to_string())
+            .await
+            .status,
+        204
+    );
+    assert_eq!(send("GET", &url, &key, "").await.status, 500);
+    let wrong = json!({"provider": "azupay", "endpoint": "detail", "status": 500});
+    let wrong = send("POST", &admin, &[JSON], &wrong.to_string()).await;
+    assert_eq!(wrong.status, 400);
+    let message = wrong.json()["error"].as_str().unwrap().to_owned();
+    assert!(message.contains("\"details\""), "{message}");
+}
+
 #[tokio::test]
 async fn a_token_whose_answer_is_lost_is_still_issued_and_counted() {
     let sb = sandbox().await;

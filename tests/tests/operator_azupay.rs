@@ -682,14 +682,38 @@ async fn a_second_oauthclient_for_the_same_azupay_client_is_refused() {
     );
 }
 
-/// A reduced R1 kill matrix (issue 13): the operator binary SIGKILLed at steps of the enable
-/// flow, then started again as the same instance (a container restarted in its pod), 2 runs
-/// per step with fresh Azupay clients (`CLIENTCREDS_KILL_RUNS=20` for the full matrix of
-/// RELIABILITY.md). Never a second effective enable call (the sandbox
-/// processes a delayed enable only after the delay, so a call killed in flight never took
-/// effect and is made once more); a secret the operator wrote survives the kill.
+/// The steps of the R1 kill matrix, in the order of the enable flow: where the operator binary
+/// is SIGKILLed, how the test holds it there, and what must follow.
+const KILL_STEPS: [&str; 7] = [
+    // its details call (after the claim, before enable) held by the sandbox: before the call
+    "before-call",
+    // as soon as the claim (the credentials Secret) exists: anywhere from before the call to
+    // the write of the answer, as the 100 ms poll falls
+    "mark-written",
+    // the enable call has reached Azupay, which processes it only after 5 s: not yet effective
+    "call-in-flight",
+    // Azupay has enabled and issued the secret; its answer is held back (60 s)
+    "call-took-effect",
+    // the operator has the answer: the secret's write is refused by an admission policy, so
+    // the operator holds it in memory only (CredentialsStored=False CredentialsWriteFailed)
+    "answer-received",
+    // the credentials Secret holds client_secret
+    "secret-written",
+    // the OAuthClient's status shows CredentialsStored=True Stored
+    "status-written",
+];
+
+/// The R1 kill matrix (issue 13): the operator binary SIGKILLed at each step of the enable flow
+/// ([`KILL_STEPS`]), then started again as the same instance (a container restarted in its
+/// pod), 2 runs per step with fresh Azupay clients (`CLIENTCREDS_KILL_RUNS=20` for the full
+/// matrix of RELIABILITY.md). Never a second effective enable call; a secret the operator wrote
+/// survives the kill and the restarted operator gets tokens with it; a secret lost with the
+/// process (the answer not received, or received and not written) is reported as
+/// `CredentialsLost`, never enabled over. No secret in the binary's log.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sigkilled_operator_never_enables_twice_nor_loses_a_stored_secret() {
+    use clientcreds_sandbox::Fault;
+    use std::time::Duration;
     let runs: usize = std::env::var("CLIENTCREDS_KILL_RUNS")
         .ok()
         .map(|v| {
@@ -697,47 +721,81 @@ async fn a_sigkilled_operator_never_enables_twice_nor_loses_a_stored_secret() {
                 .expect("CLIENTCREDS_KILL_RUNS takes a whole number of runs per step, e.g. 20")
         })
         .unwrap_or(2);
-    const STEPS: [&str; 3] = ["mark-written", "call-in-flight", "secret-written"];
-    let (config, clients) = race_clients("kill", STEPS.len() * runs);
+    let (config, clients) = race_clients("kill", KILL_STEPS.len() * runs);
     let env = setup(config).await;
+    let az = env.sandbox.azupay();
     let log = std::env::temp_dir().join(format!("clientcreds-kill-{}.log", std::process::id()));
     let instance = [("POD_NAME", "clientcreds-operator-0")];
     let restart = [instance[0], ("LOG_JSON", "true")];
-    let mut outcomes = Vec::new();
+    let mut outcomes = std::collections::BTreeMap::<(usize, String), usize>::new();
     for (n, client) in clients.iter().enumerate() {
-        let step = STEPS[n / runs];
+        let step_index = n / runs;
+        let step = KILL_STEPS[step_index];
         let name = format!("kill-{n}");
         let creds = format!("creds-{name}");
-        if step == "call-in-flight" {
-            // the enable call takes effect, its answer comes 5 s later: killed before it arrives
-            env.sandbox.fail_next_enable(
-                1,
-                clientcreds_sandbox::Fault::delay(std::time::Duration::from_secs(5))
-                    .after_processing(),
-            );
+        match step {
+            "before-call" => env
+                .sandbox
+                .fail_next_details(1, Fault::delay(Duration::from_secs(60))),
+            "call-in-flight" => env
+                .sandbox
+                .fail_next_enable(1, Fault::delay(Duration::from_secs(5))),
+            "call-took-effect" => env
+                .sandbox
+                .fail_next_enable(1, Fault::delay(Duration::from_secs(60)).after_processing()),
+            "answer-received" => env.deny_client_secret_writes().await,
+            _ => {}
         }
         let op = process::OperatorProcess::start_with(&env, log.clone(), &instance).await;
         create_azupay_oac(&env, &name, client).await;
         let env = &env;
+        let details_path = format!("/client/{}/oauth2", client[0]);
         clientcreds_e2e::eventually(&format!("{name}: {step}"), EVENTUALLY, || {
-            let api = env.secrets();
-            let creds = creds.clone();
+            let (secrets, oacs) = (env.secrets(), env.oacs());
+            let (creds, name, details_path) = (&creds, &name, &details_path);
             async move {
-                let secret = api.get_opt(&creds).await.ok()?;
+                let has_secret = |s: &k8s_openapi::api::core::v1::Secret| {
+                    s.data
+                        .as_ref()
+                        .is_some_and(|d| d.contains_key("client_secret"))
+                };
+                let condition = |reason: &str| {
+                    let reason = reason.to_owned();
+                    let oacs = oacs.clone();
+                    async move {
+                        let o = oacs.get(name).await.ok()?;
+                        o.status?
+                            .conditions
+                            .iter()
+                            .any(|c| c.type_ == "CredentialsStored" && c.reason == reason)
+                            .then_some(())
+                    }
+                };
                 let reached = match step {
-                    "mark-written" => secret.is_some(),
+                    "before-call" => env
+                        .sandbox
+                        .requests_for(Provider::Azupay)
+                        .iter()
+                        .any(|r| r.method == "GET" && r.path.ends_with(details_path.as_str())),
+                    "mark-written" => secrets.get_opt(creds).await.ok()?.is_some(),
                     "call-in-flight" => env.sandbox.enable_calls(&client[0]) >= 1,
-                    _ => secret.is_some_and(|s| {
-                        s.data
-                            .as_ref()
-                            .is_some_and(|d| d.contains_key("client_secret"))
-                    }),
+                    "call-took-effect" => env.sandbox.azupay_enabled(&client[0]),
+                    "answer-received" => condition("CredentialsWriteFailed").await.is_some(),
+                    "secret-written" => secrets
+                        .get_opt(creds)
+                        .await
+                        .ok()?
+                        .is_some_and(|s| has_secret(&s)),
+                    _ => condition("Stored").await.is_some(),
                 };
                 reached.then_some(())
             }
         })
         .await;
         op.kill().await;
+        if step == "answer-received" {
+            env.allow_client_secret_writes().await;
+        }
         // restarted logging JSON lines (the chart's default), for the leak scan of both formats
         let op = process::OperatorProcess::start_with(env, log.clone(), &restart).await;
         let (_, cond) = clientcreds_e2e::eventually(&format!("{name} settled"), EVENTUALLY, || {
@@ -759,29 +817,228 @@ async fn a_sigkilled_operator_never_enables_twice_nor_loses_a_stored_secret() {
             }
         })
         .await;
-        op.kill().await;
-        let calls = env.sandbox.enable_calls(&client[0]);
-        outcomes.push(format!("{step}: {} enable call(s), {}", calls, cond.reason));
-        match step {
-            // the sandbox delays before it processes: the killed call never took effect, so
-            // the restarted operator (details: not enabled) enables once, effectively once
-            "call-in-flight" => {
-                assert_eq!(calls, 2, "{name} ({step})");
-                assert_eq!(cond.reason, "Stored", "{name}");
-            }
-            // killed right after the mark: the call was not made, or made and answered (then
-            // stored, or — answer lost with the process — reported, never enabled over)
-            _ => assert_eq!(calls, 1, "{name} ({step}): a second enable call"),
-        }
         if cond.reason == "Stored" {
             // the secret stored is the one Azupay issued (a second effective enable would
-            // have been refused with 409 and reported as CredentialsLost)
+            // have been refused with 409 and reported as CredentialsLost) …
             let stored = env.secrets().get(&creds).await.unwrap();
             assert_eq!(data(&stored, "client_secret"), client[3], "{name}");
+            // … and the restarted operator gets working tokens with it
+            let token_secret = format!("token-{name}");
+            let old = env
+                .secrets()
+                .get_opt(&token_secret)
+                .await
+                .unwrap()
+                .map(|s| data(&s, "access_token"))
+                .unwrap_or_default();
+            env.request_refresh(&name, "after-restart").await;
+            let token = env.wait_new_token(&token_secret, &old).await;
+            assert_eq!(
+                call_protected(&az.resource_url, &token).await,
+                200,
+                "{name}"
+            );
         }
-        if step == "secret-written" {
-            assert_eq!(cond.reason, "Stored", "{name}");
+        op.kill().await;
+        // each run alone: the next operator must not reconcile this OAuthClient (a restarted
+        // operator asks the details of every stored client, which would take the next run's
+        // details fault); nothing needs the operator on deletion
+        env.oacs().delete(&name, &Default::default()).await.unwrap();
+        let calls = env.sandbox.enable_calls(&client[0]);
+        *outcomes
+            .entry((
+                step_index,
+                format!("{calls} enable call(s), {}", cond.reason),
+            ))
+            .or_default() += 1;
+        match step {
+            // killed while Azupay held the call unprocessed: the dropped call never took
+            // effect, so the restarted operator (details: not enabled) called once more —
+            // 2 calls counted, 1 effective
+            "call-in-flight" => {
+                assert_eq!(calls, 2, "{name} ({step})");
+                assert_eq!(cond.reason, "Stored", "{name} ({step})");
+            }
+            _ => assert_eq!(calls, 1, "{name} ({step}): a second enable call"),
+        }
+        match step {
+            // the secret existed only in the lost answer or in the killed process's memory
+            "call-took-effect" | "answer-received" => {
+                assert_eq!(cond.reason, "CredentialsLost", "{name} ({step})")
+            }
+            // killed before the call, or after the write: stored
+            "before-call" | "secret-written" | "status-written" => {
+                assert_eq!(cond.reason, "Stored", "{name} ({step})")
+            }
+            // the mark-written kill lands anywhere up to the write: stored, or — answer lost
+            // with the process — reported, never enabled over
+            _ => {}
         }
     }
-    println!("kill matrix outcomes:\n{}", outcomes.join("\n"));
+    // no one-time secret in the binary's log (the API keys here double as Secret names, so
+    // the other tests check those)
+    let logged = std::fs::read_to_string(&log).unwrap();
+    for [.., secret] in &clients {
+        assert!(
+            !logged.contains(secret.as_str()),
+            "a client secret in {}",
+            log.display()
+        );
+    }
+    println!("kill matrix outcomes ({runs} runs per step):");
+    for ((step, outcome), count) in &outcomes {
+        println!("  {:<17} {count:>3} × {outcome}", KILL_STEPS[*step]);
+    }
+}
+
+/// An enable that takes effect while its answer is lost (issue 13, R1): Azupay enables OAuth 2.0
+/// and issues the one-time secret, then closes the connection without answering, or answers
+/// with a body cut off in the middle of the secret. The operator asks the details endpoint at
+/// once, shows `CredentialsLost` with what to ask Azupay, never calls enable a second time (not
+/// on a later reconcile either), keeps serving other OAuthClients, and the secret that passed
+/// through it appears nowhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_enable_whose_answer_is_lost_is_reported_and_never_repeated() {
+    use clientcreds_sandbox::Fault;
+    use clientcreds_sandbox::http::StatusCode;
+    let (config, clients) = race_clients("lost", 2);
+    let env = setup(config).await;
+    let op = env.start_operator_with(test_config());
+    let cut_off = |secret: &str| format!(r#"{{"oauth2ClientSecret":"{secret}","oauth2Cli"#);
+    let faults = [
+        ("closed", Fault::close_connection().after_processing()),
+        (
+            "cut-off",
+            Fault::json(StatusCode::OK, cut_off(&clients[1][3])).after_processing(),
+        ),
+    ];
+    for ((name, fault), client) in faults.into_iter().zip(&clients) {
+        env.sandbox.fail_next_enable(1, fault);
+        create_azupay_oac(&env, name, client).await;
+        let (oac, cond) = env
+            .wait_condition_reason(name, "CredentialsStored", "CredentialsLost")
+            .await;
+        assert_eq!(cond.status, "False", "{name}");
+        assert!(cond.message.contains("Contact Azupay"), "{}", cond.message);
+        assert!(
+            cond.message.contains(&format!("creds-{name}")),
+            "{}",
+            cond.message
+        );
+        let ready = oac
+            .status
+            .unwrap()
+            .conditions
+            .into_iter()
+            .find(|c| c.type_ == "Ready")
+            .unwrap();
+        assert_eq!(
+            (ready.status.as_str(), ready.reason.as_str()),
+            ("False", "CredentialsLost")
+        );
+        // Azupay did enable it; the operator called once
+        assert!(env.sandbox.azupay_enabled(&client[0]), "{name}");
+        assert_eq!(env.sandbox.enable_calls(&client[0]), 1, "{name}");
+        assert!(
+            env.secrets()
+                .get_opt(&format!("token-{name}"))
+                .await
+                .unwrap()
+                .is_none()
+        );
+        // no loop: another reconcile (an annotation change) asks the details endpoint again
+        // and still does not call enable
+        env.sandbox.clear_requests();
+        env.request_refresh(name, "1").await;
+        let path = format!("/client/{}/oauth2", client[0]);
+        clientcreds_e2e::eventually(&format!("{name}: details asked again"), EVENTUALLY, || {
+            let (sb, path) = (&env.sandbox, &path);
+            async move {
+                sb.requests_for(Provider::Azupay)
+                    .iter()
+                    .any(|r| r.method == "GET" && r.path.ends_with(path.as_str()))
+                    .then_some(())
+            }
+        })
+        .await;
+        assert_eq!(env.sandbox.enable_calls(&client[0]), 1, "{name}");
+    }
+    let events = env.events().await;
+    let lost = events
+        .iter()
+        .filter(|e| e.reason.as_deref() == Some("CredentialsLost"))
+        .count();
+    assert!(lost >= 2, "{lost} CredentialsLost events");
+    let note = env.wait_event("CredentialsLost").await;
+    assert!(note.contains("Contact Azupay"), "{note}");
+    // found out in the same attempt, by asking at once (not by a later retry)
+    let asked = events
+        .iter()
+        .filter(|e| {
+            e.reason.as_deref() == Some("AzupayUnavailable")
+                && e.note
+                    .as_deref()
+                    .is_some_and(|n| n.contains("asking Azupay whether it took effect"))
+        })
+        .count();
+    assert_eq!(asked, 2, "{events:#?}");
+    op.stop().await;
+    let mut secrets: Vec<String> = clients.iter().map(|c| c[3].clone()).collect();
+    secrets.extend(clients.iter().map(|c| c[1].clone()));
+    env.assert_no_secret_anywhere(&secrets).await;
+}
+
+/// An enable answer whose fields are of the wrong types (a numeric client id, a `null` token
+/// URL, a list as grant type, a string as scope list) still yields its one-time secret, stored;
+/// the parts that do not read come from the details call (issue 13, enable-once (a)).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_enable_answer_with_mistyped_fields_keeps_its_secret() {
+    let env = setup(SandboxConfig::default()).await;
+    let az = env.sandbox.azupay();
+    let mistyped = json!({
+        "oauth2ClientId": 12345,
+        "oauth2ClientSecret": AZUPAY_OAUTH2_CLIENT_SECRET,
+        "oauth2TokenUrl": null,
+        "oauth2GrantType": ["client_credentials"],
+        "oauth2TtlInSecs": 3600,
+        "oauth2AllowedScopes": "RestAPI/GET:balance",
+    });
+    // Azupay enables (and issues the secret) but answers with the mistyped body
+    env.sandbox.fail_next_enable(
+        1,
+        clientcreds_sandbox::Fault::json(
+            clientcreds_sandbox::http::StatusCode::OK,
+            mistyped.to_string(),
+        )
+        .after_processing(),
+    );
+    env.create_azupay(
+        "mistyped",
+        json!([{"secretName": "mistyped-token", "scopes": ["RestAPI/GET:balance"]}]),
+    )
+    .await;
+    let op = env.start_operator(None);
+    let oac = env.wait_ready("mistyped").await;
+    let creds = env
+        .secrets()
+        .get("azupay-oauth2-credentials")
+        .await
+        .unwrap();
+    assert_eq!(data(&creds, "client_secret"), AZUPAY_OAUTH2_CLIENT_SECRET);
+    assert_eq!(
+        data(&creds, "client_id"),
+        clientcreds_sandbox::AZUPAY_OAUTH2_CLIENT_ID
+    );
+    assert_eq!(data(&creds, "token_url"), az.token_url);
+    let status = oac.status.unwrap();
+    assert_eq!(
+        status.allowed_scopes.as_deref().unwrap(),
+        clientcreds_sandbox::AZUPAY_DEFAULT_SCOPES
+    );
+    let token = data(&env.token_secret("mistyped-token").await, "access_token");
+    assert_eq!(call_protected(&az.resource_url, &token).await, 200);
+    assert_eq!(env.sandbox.enable_calls(&az.client_id), 1);
+    op.stop().await;
+    env.assert_no_secret_anywhere(&[AZUPAY_OAUTH2_CLIENT_SECRET.to_owned(), token])
+        .await;
 }

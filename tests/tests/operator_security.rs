@@ -356,3 +356,115 @@ async fn the_token_url_azupay_announces_is_checked_too() {
         .await;
     op.stop().await;
 }
+
+/// A Secret someone else made under a token Secret's name, there before the OAuthClient: the
+/// operator's first write is create-only, so it is found, never written, adopted or
+/// garbage-collected; the OAuthClient says `SecretConflict` naming it, and once it is deleted
+/// the operator creates its own. A token issued for the refused create is never stored; after
+/// the conflict the name is read before any further token request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_secret_under_a_token_secret_name_is_never_overwritten() {
+    let env = setup(SandboxConfig::default()).await;
+    let foreign: Secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "payu-token", "namespace": env.ns},
+        "stringData": {"owner": "another team"}
+    }))
+    .unwrap();
+    let foreign = env
+        .secrets()
+        .create(&PostParams::default(), &foreign)
+        .await
+        .unwrap();
+    create_payu(&env).await;
+    let op = env.start_operator(None);
+    let (_, c) = env
+        .wait_condition_reason("payu", "TokensIssued", "SecretConflict")
+        .await;
+    assert_eq!(c.status, "False");
+    assert!(c.message.contains("payu-token"), "{}", c.message);
+    let now = env.secrets().get("payu-token").await.unwrap();
+    assert_eq!(
+        now.metadata.resource_version,
+        foreign.metadata.resource_version
+    );
+    assert!(now.metadata.owner_references.is_none());
+    assert!(now.metadata.labels.is_none());
+    let token_requests = || {
+        env.sandbox
+            .requests_for(clientcreds_sandbox::Provider::Payu)
+            .len()
+    };
+    assert!(token_requests() <= 1, "{} token requests", token_requests());
+    // a refresh request reconciles it again: the name is read, no token is requested
+    let before = token_requests();
+    env.request_refresh("payu", "after-conflict").await;
+    clientcreds_e2e::eventually("the refresh request seen", EVENTUALLY, || {
+        let api = env.oacs();
+        async move {
+            let o = api.get("payu").await.ok()?;
+            (o.status?.last_refresh_request.as_deref() == Some("after-conflict")).then_some(())
+        }
+    })
+    .await;
+    assert_eq!(
+        token_requests(),
+        before,
+        "a token requested for a conflicting name"
+    );
+    // the foreign Secret goes: the operator writes its own
+    env.secrets()
+        .delete("payu-token", &Default::default())
+        .await
+        .unwrap();
+    env.wait_ready("payu").await;
+    let own = env.secrets().get("payu-token").await.unwrap();
+    assert!(own.metadata.owner_references.is_some());
+    assert_eq!(token_requests(), before + 1);
+    op.stop().await;
+}
+
+/// The race the create-only write closes: a Secret made under the token Secret's name while
+/// the first token is being requested (after any read could have found the name free) is
+/// found by the write, which never overwrites it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_foreign_secret_made_while_the_first_token_is_requested_is_not_overwritten() {
+    let env = setup(SandboxConfig::default()).await;
+    env.sandbox.fail_next(
+        clientcreds_sandbox::Provider::Payu,
+        1,
+        clientcreds_sandbox::Fault::delay(std::time::Duration::from_secs(3)),
+    );
+    create_payu(&env).await;
+    let op = env.start_operator(None);
+    clientcreds_e2e::eventually("the first token request", EVENTUALLY, || {
+        let n = env
+            .sandbox
+            .requests_for(clientcreds_sandbox::Provider::Payu)
+            .len();
+        async move { (n >= 1).then_some(()) }
+    })
+    .await;
+    let foreign: Secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret",
+        "metadata": {"name": "payu-token", "namespace": env.ns},
+        "stringData": {"owner": "another team"}
+    }))
+    .unwrap();
+    let foreign = env
+        .secrets()
+        .create(&PostParams::default(), &foreign)
+        .await
+        .unwrap();
+    let (_, c) = env
+        .wait_condition_reason("payu", "TokensIssued", "SecretConflict")
+        .await;
+    assert!(c.message.contains("payu-token"), "{}", c.message);
+    let now = env.secrets().get("payu-token").await.unwrap();
+    assert_eq!(
+        now.metadata.resource_version,
+        foreign.metadata.resource_version
+    );
+    assert!(now.metadata.owner_references.is_none());
+    op.stop().await;
+}

@@ -55,6 +55,23 @@ impl AzupayError {
             _ => false,
         }
     }
+
+    /// Whether an enable call that failed this way may still have enabled OAuth 2.0 at Azupay —
+    /// and issued the one-time secret — although no usable answer arrived: the request may have
+    /// reached Azupay (a timeout, a connection closed without an answer), a gateway answered 5xx
+    /// for a backend that went on, or a success answer could not be used. Then the flow asks
+    /// the details endpoint at once instead of waiting to retry. Never for a call that was not
+    /// sent (a bad URL or API key) or that Azupay refused.
+    pub fn may_have_taken_effect(&self) -> bool {
+        match self {
+            Self::Transport(_) | Self::InvalidResponse(_) => true,
+            Self::Status { status, .. } => status.is_server_error(),
+            Self::Url(_) | Self::InvalidApiKey | Self::Unauthorized(_) | Self::AlreadyEnabled => {
+                false
+            }
+        }
+    }
+
     /// This error with `api_key` cut out of Azupay's message, in case it echoed it (see
     /// [`clientcreds::redact`]).
     fn without(self, api_key: &SecretString) -> Self {
@@ -193,8 +210,8 @@ impl AzupayClient {
             return Err(Self::error(status, &body).without(api_key));
         }
         // The secret first: whatever else the answer lacks, it is never dropped for it.
-        let mut details = Self::enable_answer(&body)?;
-        let secret = details.take_client_secret().ok_or_else(|| {
+        let (mut details, secret) = Self::enable_answer(&body)?;
+        let secret = secret.ok_or_else(|| {
             AzupayError::InvalidResponse("the enable answer has no oauth2ClientSecret".into())
         })?;
         // What the answer lacked, the details call may know (it never returns the secret).
@@ -208,11 +225,34 @@ impl AzupayClient {
         Ok((details, secret))
     }
 
-    /// Reads the enable answer as leniently as it can: it carries the one-time secret.
-    fn enable_answer(body: &[u8]) -> Result<AzupayConnectionDetails, AzupayError> {
-        serde_json::from_slice(body).map_err(|e| {
+    /// Reads the enable answer as leniently as it can, since it carries the one-time secret:
+    /// the secret (a string `oauth2ClientSecret`) is taken out first, and any other field that
+    /// does not read on its own (a `null` token URL, a numeric client id) is left out, to be
+    /// filled in from the details call — never a reason to drop the secret. Only a body that is
+    /// no JSON object is an error.
+    fn enable_answer(
+        body: &[u8],
+    ) -> Result<(AzupayConnectionDetails, Option<SecretString>), AzupayError> {
+        let value: serde_json::Value = serde_json::from_slice(body).map_err(|e| {
             AzupayError::InvalidResponse(format!("enable answer: {}", e.classify_name()))
-        })
+        })?;
+        let serde_json::Value::Object(mut fields) = value else {
+            return Err(AzupayError::InvalidResponse(
+                "enable answer: not a JSON object".into(),
+            ));
+        };
+        let secret = match fields.remove("oauth2ClientSecret") {
+            Some(serde_json::Value::String(secret)) => Some(SecretString::from(secret)),
+            _ => None,
+        };
+        fields.retain(|name, value| {
+            let alone = serde_json::Map::from_iter([(name.clone(), value.clone())]);
+            serde_json::from_value::<AzupayConnectionDetails>(alone.into()).is_ok()
+        });
+        let details = serde_json::from_value(fields.into()).map_err(|e| {
+            AzupayError::InvalidResponse(format!("enable answer: {}", e.classify_name()))
+        })?;
+        Ok((details, secret))
     }
 
     /// `GET {endpoint}/client/{clientId}/oauth2`: the connection details, or `None` when OAuth 2.0
@@ -320,14 +360,12 @@ mod tests {
 
     #[test]
     fn an_incomplete_enable_answer_keeps_its_secret_and_is_filled_in() {
-        let mut d = AzupayClient::enable_answer(
+        let (mut d, secret) = AzupayClient::enable_answer(
             br#"{"oauth2ClientSecret":"one-time-secret","oauth2AllowedScopes":null,"oauth2TtlInSecs":"60"}"#,
         )
         .unwrap();
-        assert_eq!(
-            d.take_client_secret().unwrap().expose_secret(),
-            "one-time-secret"
-        );
+        assert_eq!(secret.unwrap().expose_secret(), "one-time-secret");
+        assert!(d.client_secret().is_none());
         let known: AzupayConnectionDetails = serde_json::from_str(
             r#"{"oauth2ClientId":"id","oauth2TokenUrl":"https://t","oauth2AllowedScopes":["a"],"oauth2TtlInSecs":3600}"#,
         )
@@ -342,6 +380,57 @@ mod tests {
             "the enable answer's own value stays"
         );
         assert!(AzupayClient::enable_answer(b"not json").is_err());
+    }
+
+    #[test]
+    fn mistyped_fields_of_an_enable_answer_never_cost_its_secret() {
+        let (d, secret) = AzupayClient::enable_answer(
+            br#"{"oauth2ClientSecret":"one-time-secret","oauth2ClientId":42,"oauth2TokenUrl":null,
+                "oauth2GrantType":["client_credentials"],"oauth2TtlInSecs":60,
+                "oauth2AllowedScopes":["a"],"extra":{"x":1}}"#,
+        )
+        .unwrap();
+        assert_eq!(secret.unwrap().expose_secret(), "one-time-secret");
+        // the mistyped fields are left out (to be filled in), the good ones kept
+        assert_eq!(d.oauth2_client_id, "");
+        assert_eq!(d.oauth2_token_url, "");
+        assert_eq!(d.oauth2_grant_type, "client_credentials");
+        assert_eq!(d.oauth2_ttl_in_secs, Some(60));
+        assert_eq!(d.oauth2_allowed_scopes, ["a"]);
+        // a secret that is no string is no secret; a body that is no object is an error
+        let (_, none) =
+            AzupayClient::enable_answer(br#"{"oauth2ClientSecret":5,"oauth2ClientId":"id"}"#)
+                .unwrap();
+        assert!(none.is_none());
+        for body in [
+            &b"[1,2]"[..],
+            b"\"s\"",
+            b"null",
+            b"{\"oauth2ClientSecret\":\"s\"",
+        ] {
+            let e = AzupayClient::enable_answer(body).unwrap_err();
+            assert!(!e.to_string().contains("\"s\""), "{e}");
+        }
+    }
+
+    #[test]
+    fn an_enable_without_a_usable_answer_may_have_taken_effect() {
+        let transport = AzupayError::Transport(clientcreds::Error::InvalidToken("x".into()));
+        assert!(transport.may_have_taken_effect());
+        assert!(AzupayError::InvalidResponse("not JSON".into()).may_have_taken_effect());
+        let gateway = AzupayClient::error(StatusCode::GATEWAY_TIMEOUT, b"");
+        assert!(gateway.may_have_taken_effect());
+        // never sent, or refused: nothing happened at Azupay
+        for e in [
+            AzupayError::Url("x".into()),
+            AzupayError::InvalidApiKey,
+            AzupayError::Unauthorized(StatusCode::FORBIDDEN),
+            AzupayError::AlreadyEnabled,
+            AzupayClient::error(StatusCode::BAD_REQUEST, br#"{"message":"bad body"}"#),
+            AzupayClient::error(StatusCode::TOO_MANY_REQUESTS, b""),
+        ] {
+            assert!(!e.may_have_taken_effect(), "{e}");
+        }
     }
 
     #[test]

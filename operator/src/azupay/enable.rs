@@ -6,7 +6,10 @@
 //!    created only if the Secret does not exist, otherwise patched with a resourceVersion
 //!    precondition; see [`lock_step`]) before calling enable — of two writers (two replicas
 //!    without a lease, an old leader draining) only one holds it, and only the holder calls;
-//! 2. writes the returned secret at once, retrying while it holds it only in memory;
+//! 2. writes the returned secret at once, retrying while it holds it only in memory; an enable
+//!    call without a usable answer that may still have taken effect (a timeout, a connection
+//!    closed without an answer, a 5xx, a body it cannot read) is followed at once by a details
+//!    call: enabled → the secret was issued and lost with the answer, `CredentialsLost`;
 //! 3. after a restart with the mark and no stored secret, asks the details endpoint: not enabled
 //!    → enabling is safe; enabled → `CredentialsLost`, and a person must contact Azupay.
 //!
@@ -277,6 +280,12 @@ enum State {
     CheckDetails { api_key: SecretString },
     /// Call enable, once.
     Enable { api_key: SecretString },
+    /// The enable call failed in a way that may have taken effect
+    /// ([`AzupayError::may_have_taken_effect`]): ask the details endpoint now whether it did.
+    Verify {
+        api_key: SecretString,
+        error: AzupayError,
+    },
     /// The one-time secret is held in memory only: write it until that succeeds.
     Store {
         details: AzupayConnectionDetails,
@@ -368,7 +377,8 @@ pub async fn resolve<'a>(
             } => flow.use_stored(stored, &api_key, key_version).await,
             State::Claim { api_key, current } => flow.claim(api_key, current.as_deref()).await,
             State::CheckDetails { api_key } => flow.check_details(api_key).await,
-            State::Enable { api_key } => flow.enable(&api_key).await,
+            State::Enable { api_key } => flow.enable(api_key).await,
+            State::Verify { api_key, error } => flow.verify(&api_key, error).await,
             State::Store { details, secret } => flow.store(details, secret).await,
         };
     }
@@ -689,12 +699,12 @@ impl Flow<'_> {
     }
 
     /// Calls enable (once).
-    async fn enable(&self, api_key: &SecretString) -> State {
+    async fn enable(&self, api_key: SecretString) -> State {
         self.ctx.with_state(self.oac, |s| s.enable_called = true);
         info!(oauthclient = %self.oac.name_any(), client_id = %self.az.client_id, "enabling OAuth 2.0 at Azupay");
         match self
             .azupay
-            .enable(&self.az.endpoint, &self.az.client_id, api_key)
+            .enable(&self.az.endpoint, &self.az.client_id, &api_key)
             .await
         {
             Ok((details, secret)) => {
@@ -707,20 +717,58 @@ impl Flow<'_> {
             }
             Err(e) => {
                 self.ctx.metrics.enable_call("failure");
+                let verify = e.may_have_taken_effect();
                 self.event(
                     EventType::Warning,
                     e.reason(),
                     EventAction::Enable,
-                    format!("enabling OAuth 2.0 failed: {e}"),
+                    if verify {
+                        format!(
+                            "enabling OAuth 2.0 failed: {e}; asking Azupay whether it took effect"
+                        )
+                    } else {
+                        format!("enabling OAuth 2.0 failed: {e}")
+                    },
                 )
                 .await;
-                State::Done(Outcome::NotReady(
-                    CredentialsState::Failed {
-                        reason: e.reason(),
-                        message: e.to_string(),
-                    },
-                    azupay_retry(&e),
-                ))
+                if verify {
+                    State::Verify { api_key, error: e }
+                } else {
+                    State::Done(Self::enable_failed(&e))
+                }
+            }
+        }
+    }
+
+    /// The outcome of an enable call that failed without taking effect: shown, retried later
+    /// (the retry asks the details endpoint first, as every attempt does).
+    fn enable_failed(e: &AzupayError) -> Outcome {
+        Outcome::NotReady(
+            CredentialsState::Failed {
+                reason: e.reason(),
+                message: e.to_string(),
+            },
+            azupay_retry(e),
+        )
+    }
+
+    /// After an enable call without a usable answer: enabled at Azupay means its one-time
+    /// secret was issued and lost with the answer — `CredentialsLost` now, never a second
+    /// call; not enabled (or no answer) means the failure is shown and retried later.
+    async fn verify(&self, api_key: &SecretString, error: AzupayError) -> State {
+        match self
+            .azupay
+            .details(&self.az.endpoint, &self.az.client_id, api_key)
+            .await
+        {
+            Ok(d) if after_details(d.as_ref()) == AfterDetails::CredentialsLost => {
+                warn!(oauthclient = %self.oac.name_any(), client_id = %self.az.client_id, error = %error, "the enable call took effect at Azupay but its answer was lost");
+                State::Done(self.credentials_lost(EventAction::CheckEnabled).await)
+            }
+            Ok(_) => State::Done(Self::enable_failed(&error)),
+            Err(e) => {
+                warn!(oauthclient = %self.oac.name_any(), error = %e, "cannot ask Azupay whether the failed enable call took effect; the next attempt asks first");
+                State::Done(Self::enable_failed(&error))
             }
         }
     }

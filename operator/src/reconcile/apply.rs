@@ -5,11 +5,11 @@ use clientcreds::ClientCredentials;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use kube::runtime::events::EventType;
 use tracing::{info, warn};
 
-use crate::context::{Context, PendingToken, kube_message};
+use crate::context::{Context, PendingToken, WrittenToken, kube_message};
 use crate::crd::{OAuthClient, TokenSecretSpec};
 use crate::reconcile::plan::{self, Failure, StoredToken, TokenStep};
 use crate::reconcile::status::TokenOutcome;
@@ -28,6 +28,9 @@ pub struct TokenWork<'a> {
     pub credentials: Option<ClientCredentials>,
     /// The configuration digest the token is requested with.
     pub config_hash: String,
+    /// Whether the token Secret is created (create-only: a Secret that exists under its name
+    /// is found, never overwritten) rather than updated.
+    pub create: bool,
 }
 
 /// Carries out one token Secret's step and says how it ended.
@@ -86,6 +89,7 @@ pub async fn token(
                     &credentials,
                     &work.config_hash,
                     stored,
+                    work.create,
                     request,
                     refresh_request,
                 )
@@ -111,6 +115,7 @@ async fn issue(
     credentials: &ClientCredentials,
     config_hash: &str,
     stored: Option<StoredToken>,
+    create: bool,
     forced_by: Option<&str>,
     refresh_request: Option<&str>,
 ) -> Result<TokenOutcome, Error> {
@@ -148,7 +153,7 @@ async fn issue(
                 refresh_at,
                 config_hash: config_hash.to_owned(),
                 request: refresh_request.map(str::to_owned),
-                first: stored.is_none(),
+                create,
             };
             write(oac, ctx, secrets, spec, stored, pending).await
         }
@@ -168,8 +173,60 @@ async fn issue(
     }
 }
 
-/// Writes a token Secret. On success the backoff ends; on failure the token is kept for the
-/// next attempt, which waits for the backoff like a failed token request.
+/// How a token Secret write ended.
+enum Written {
+    /// Written; the Secret's resourceVersion after it.
+    Done(Option<String>),
+    /// A create found a Secret under the name that the operator did not make for this
+    /// OAuthClient: nothing written.
+    Conflict,
+}
+
+/// Writes a token Secret: a create when it is new (create-only, so a Secret someone else made
+/// in the meantime is never overwritten), else one server-side apply. A create that finds the
+/// Secret existing reads it: the operator's own (a write whose answer was lost, a status that
+/// lagged) is updated; any other is a conflict.
+async fn put(
+    oac: &OAuthClient,
+    secrets: &Api<Secret>,
+    pending: &PendingToken,
+) -> Result<Written, kube::Error> {
+    let name = pending.secret.name_any();
+    let apply = || async {
+        secrets
+            .patch(
+                &name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&pending.secret),
+            )
+            .await
+    };
+    if !pending.create {
+        return Ok(Written::Done(apply().await?.resource_version()));
+    }
+    let params = PostParams {
+        field_manager: Some(FIELD_MANAGER.to_owned()),
+        ..PostParams::default()
+    };
+    match secrets.create(&params, &pending.secret).await {
+        Ok(created) => Ok(Written::Done(created.resource_version())),
+        Err(kube::Error::Api(status)) if status.code == 409 => {
+            match secrets.get_opt(&name).await? {
+                Some(existing) if plan::owned_token_secret(&existing, oac) => {
+                    Ok(Written::Done(apply().await?.resource_version()))
+                }
+                Some(_) => Ok(Written::Conflict),
+                // deleted in between: the next attempt creates it
+                None => Err(kube::Error::Api(status)),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Writes a token Secret ([`put`]). On success the backoff ends and the write is remembered
+/// (the next reconcile reads nothing); on failure the token is kept for the next attempt, which
+/// waits for the backoff like a failed token request.
 async fn write(
     oac: &OAuthClient,
     ctx: &Context,
@@ -179,39 +236,62 @@ async fn write(
     pending: PendingToken,
 ) -> Result<TokenOutcome, Error> {
     let name = &spec.secret_name;
-    let written = secrets
-        .patch(
-            name,
-            &PatchParams::apply(FIELD_MANAGER).force(),
-            &Patch::Apply(&pending.secret),
-        )
-        .await;
-    if let Err(e) = written {
-        let failure = Failure {
-            reason: Reason::TokenWriteFailed,
-            message: format!(
-                "writing token Secret {name} failed: {}; the token already issued is written on the next attempt",
-                kube_message(&e)
-            ),
-            retryable: true,
-            retry_after: None,
-            request: pending.request.clone(),
-        };
-        ctx.with_state(oac, |s| s.pending.insert(name.clone(), pending));
-        return Ok(failed(oac, ctx, spec, stored.as_ref(), failure).await);
-    }
+    let version = match put(oac, secrets, &pending).await {
+        Ok(Written::Done(version)) => version,
+        Ok(Written::Conflict) => {
+            ctx.with_state(oac, |s| {
+                s.pending.remove(name);
+                s.backoff.remove(name);
+                s.conflicts.insert(name.clone());
+            });
+            return Ok(TokenOutcome::NotIssued {
+                reason: Reason::SecretConflict,
+                message: plan::token_conflict_message(name),
+            });
+        }
+        Err(e) => {
+            let failure = Failure {
+                reason: Reason::TokenWriteFailed,
+                message: format!(
+                    "writing token Secret {name} failed: {}; the token already issued is written on the next attempt",
+                    kube_message(&e)
+                ),
+                retryable: true,
+                retry_after: None,
+                request: pending.request.clone(),
+            };
+            ctx.with_state(oac, |s| s.pending.insert(name.clone(), pending));
+            return Ok(failed(oac, ctx, spec, stored.as_ref(), failure).await);
+        }
+    };
+    let (expires_at, refresh_at) = (pending.expires_at, pending.refresh_at);
     ctx.with_state(oac, |s| {
         s.backoff.remove(name);
         s.pending.remove(name);
+        s.conflicts.remove(name);
+        match version {
+            Some(resource_version) => s.written.insert(
+                name.clone(),
+                WrittenToken {
+                    stored: StoredToken {
+                        expires_at,
+                        refresh_at: Some(refresh_at),
+                        config_hash: Some(pending.config_hash.clone()),
+                        refresh_answered: pending.request.clone(),
+                    },
+                    resource_version,
+                },
+            ),
+            None => s.written.remove(name),
+        };
     });
-    let (expires_at, refresh_at) = (pending.expires_at, pending.refresh_at);
     ctx.metrics.expiry(
         &oac.namespace().unwrap_or_default(),
         name,
         expires_at.as_second(),
     );
     info!(oauthclient = %oac.name_any(), secret = %name, %expires_at, %refresh_at, "token refreshed");
-    if pending.first {
+    if pending.create {
         ctx.event(
             oac,
             EventType::Normal,
@@ -289,6 +369,8 @@ pub async fn delete_token_secrets(
         ctx.with_state(oac, |s| {
             s.backoff.remove(&name);
             s.pending.remove(&name);
+            s.written.remove(&name);
+            s.conflicts.remove(&name);
         });
         ctx.event(
             oac,

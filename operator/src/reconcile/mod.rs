@@ -32,6 +32,7 @@ use crate::credentials::{CredentialsState, Outcome};
 use crate::secrets::REFRESH_REQUEST_ANNOTATION;
 use crate::{Error, EventAction, Reason};
 use apply::TokenWork;
+use dereference::KnownToken;
 use plan::{TokenFacts, TokenStep};
 use status::StatusInput;
 
@@ -151,17 +152,18 @@ async fn reconcile_inner(oac: &OAuthClient, ctx: &Context) -> Result<Action, Err
     }
 
     // dereference the token Secrets, then validate → plan → apply each
-    let existing = dereference::token_secrets(oac, &secrets).await?;
     let state = ctx.state(oac);
+    let known = dereference::token_secrets(oac, &state, &secrets).await?;
     let mut outcomes = Vec::with_capacity(oac.spec.tokens.len());
     let mut token_url = resolved.token_url.clone();
-    for (spec, existing) in oac.spec.tokens.iter().zip(&existing) {
+    for (spec, known) in oac.spec.tokens.iter().zip(&known) {
         let work = match validate::token_request(&oac.spec, &resolved, spec, &ctx.egress) {
             Err((reason, message)) => TokenWork {
                 spec,
                 step: TokenStep::Refuse { reason, message },
                 credentials: None,
                 config_hash: String::new(),
+                create: false,
             },
             Ok(credentials) => {
                 token_url.get_or_insert_with(|| credentials.token_url().to_string());
@@ -174,7 +176,14 @@ async fn reconcile_inner(oac: &OAuthClient, ctx: &Context) -> Result<Action, Err
                 );
                 let facts = TokenFacts {
                     spec,
-                    existing: existing.as_ref(),
+                    existing: match known {
+                        KnownToken::Read(secret) => secret.as_deref(),
+                        _ => None,
+                    },
+                    written: match known {
+                        KnownToken::Written(stored) => Some(stored),
+                        _ => None,
+                    },
                     config_hash: &config_hash,
                     backoff: state.backoff.get(&spec.secret_name),
                     pending: state.pending.get(&spec.secret_name),
@@ -185,6 +194,7 @@ async fn reconcile_inner(oac: &OAuthClient, ctx: &Context) -> Result<Action, Err
                     step,
                     credentials: Some(credentials),
                     config_hash,
+                    create: known.to_create(),
                 }
             }
         };

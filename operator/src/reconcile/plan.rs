@@ -20,7 +20,6 @@
 
 use std::time::Duration;
 
-use clientcreds::token_secret;
 use jiff::Timestamp;
 use k8s_openapi::api::core::v1::Secret;
 use kube::ResourceExt;
@@ -33,36 +32,8 @@ use crate::crd::{OAuthClient, TokenSecretSpec};
 use crate::reconcile::status::TokenOutcome;
 use crate::refresh;
 use crate::secrets;
-use crate::secrets::{CONFIG_HASH_ANNOTATION, REFRESH_ANSWERED_ANNOTATION, REFRESH_AT_ANNOTATION};
 
-/// What the operator reads back from an existing token Secret.
-#[derive(Clone, Debug, PartialEq)]
-pub struct StoredToken {
-    /// The stored token's expiry.
-    pub expires_at: Timestamp,
-    /// When it was scheduled for refresh.
-    pub refresh_at: Option<Timestamp>,
-    /// The configuration digest it was requested with.
-    pub config_hash: Option<String>,
-    /// The refresh request (value of the OAuthClient's `clientcreds.dev/refresh`) in force when
-    /// it was requested.
-    pub refresh_answered: Option<String>,
-}
-
-/// Reads a token Secret written by the operator; `None` when it holds no usable token.
-pub fn read_stored_token(secret: &Secret) -> Option<StoredToken> {
-    let data = secret.data.as_ref()?;
-    let token = token_secret::decode(|key| data.get(key).map(|v| v.0.as_slice())).ok()?;
-    let expires_at = Timestamp::try_from(token.expires_at()).ok()?;
-    let annotations = secret.metadata.annotations.as_ref();
-    let annotation = |k: &str| annotations.and_then(|a| a.get(k));
-    Some(StoredToken {
-        expires_at,
-        refresh_at: annotation(REFRESH_AT_ANNOTATION).and_then(|v| v.parse().ok()),
-        config_hash: annotation(CONFIG_HASH_ANNOTATION).cloned(),
-        refresh_answered: annotation(REFRESH_ANSWERED_ANNOTATION).cloned(),
-    })
-}
+pub use crate::secrets::{StoredToken, read_stored_token};
 
 /// Whether a refresh request forces a new token for this token Secret: a request is set, the
 /// status does not record it as acted on, and the stored token was not requested under it.
@@ -162,8 +133,10 @@ pub fn config_hash(
 pub struct TokenFacts<'a> {
     /// Its spec.
     pub spec: &'a TokenSecretSpec,
-    /// The Secret of that name, if it exists.
+    /// The Secret of that name, if it was read and exists.
     pub existing: Option<&'a Secret>,
+    /// What this process wrote there last, when it was not read again.
+    pub written: Option<&'a StoredToken>,
     /// The digest of the configuration a token would be requested with now.
     pub config_hash: &'a str,
     /// The failure remembered from an earlier attempt.
@@ -207,6 +180,23 @@ pub enum TokenStep {
     },
 }
 
+/// Whether `secret` is a token Secret the operator made for `oac` (its labels, and `oac` as
+/// owner): only such a Secret is ever written.
+pub fn owned_token_secret(secret: &Secret, oac: &OAuthClient) -> bool {
+    secrets::is_managed(secret, oac, secrets::TOKEN_ROLE)
+        && secret
+            .owner_references()
+            .iter()
+            .any(|o| Some(o.uid.as_str()) == oac.metadata.uid.as_deref())
+}
+
+/// The message of a token Secret name held by a Secret the operator did not make.
+pub fn token_conflict_message(secret_name: &str) -> String {
+    format!(
+        "Secret {secret_name} exists and is not owned by this OAuthClient: delete it or pick another secretName"
+    )
+}
+
 /// Decides what to do about one token Secret of `oac`.
 pub fn plan_token_step(
     oac: &OAuthClient,
@@ -214,24 +204,19 @@ pub fn plan_token_step(
     refresh_request: Option<&str>,
     now: Timestamp,
 ) -> TokenStep {
-    let stored = facts.existing.and_then(read_stored_token);
+    let stored = match facts.written {
+        Some(written) => Some(written.clone()),
+        None => facts.existing.and_then(read_stored_token),
+    };
     // A Secret by that name that we did not make for this OAuthClient (labels and owner) is
     // never overwritten.
-    if let Some(existing) = facts.existing {
-        let ours = secrets::is_managed(existing, oac, secrets::TOKEN_ROLE)
-            && existing
-                .owner_references()
-                .iter()
-                .any(|o| Some(o.uid.as_str()) == oac.metadata.uid.as_deref());
-        if !ours {
-            return TokenStep::Refuse {
-                reason: Reason::SecretConflict,
-                message: format!(
-                    "Secret {} exists and is not owned by this OAuthClient: delete it or pick another secretName",
-                    facts.spec.secret_name
-                ),
-            };
-        }
+    if let Some(existing) = facts.existing
+        && !owned_token_secret(existing, oac)
+    {
+        return TokenStep::Refuse {
+            reason: Reason::SecretConflict,
+            message: token_conflict_message(&facts.spec.secret_name),
+        };
     }
     let forced = refresh_forced(
         refresh_request,
@@ -581,6 +566,7 @@ mod tests {
             let facts = TokenFacts {
                 spec: &o.spec.tokens[0],
                 existing,
+                written: None,
                 config_hash: hash,
                 backoff: b,
                 pending: None,
@@ -599,7 +585,7 @@ mod tests {
             refresh_at: now() + SignedDuration::from_secs(300),
             config_hash: hash.into(),
             request: request.map(Into::into),
-            first: true,
+            create: true,
             secret,
         }
     }
@@ -722,6 +708,7 @@ mod tests {
             let facts = TokenFacts {
                 spec: &o.spec.tokens[0],
                 existing,
+                written: None,
                 config_hash: hash,
                 backoff: b,
                 pending: pend,
@@ -900,7 +887,7 @@ mod tests {
         assert_eq!(read_stored_token(&Secret::default()), None);
         let mut s = written(&oac(), "t", 600, "h", None);
         s.data.as_mut().unwrap().insert(
-            token_secret::EXPIRES_AT.into(),
+            clientcreds::token_secret::EXPIRES_AT.into(),
             k8s_openapi::ByteString(b"soon".to_vec()),
         );
         assert_eq!(read_stored_token(&s), None);

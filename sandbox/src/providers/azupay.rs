@@ -40,7 +40,16 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
                     )
                 },
             )
-            .get(details),
+            .get(
+                |state: State<Arc<Shared>>, path: Path<String>, headers: HeaderMap| {
+                    let shared = state.0.clone();
+                    faulted(
+                        shared,
+                        FaultPoint::AzupayDetails,
+                        details(state, path, headers),
+                    )
+                },
+            ),
         )
         .route(
             "/azupay/oauth2/token",
