@@ -839,6 +839,7 @@ async fn a_sigkilled_operator_never_enables_twice_nor_loses_a_stored_secret() {
                 "{name}"
             );
         }
+        op.capture_metrics().await;
         op.kill().await;
         // each run alone: the next operator must not reconcile this OAuthClient (a restarted
         // operator asks the details of every stored client, which would take the next run's

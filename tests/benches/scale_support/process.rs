@@ -119,10 +119,17 @@ impl OperatorProcess {
     /// A crash: SIGKILL, then wait for the exit (used by the kill matrix in
     /// tests/tests/operator_azupay.rs, not by the scale bench).
     #[allow(dead_code)]
+    /// Its log goes to the leak-scan capture; its `/metrics` not (scraping would move the
+    /// moment of the kill): see [`OperatorProcess::capture_metrics`].
     pub(crate) async fn kill(mut self) {
-        capture::metrics(&self.metrics).await;
         self.child.kill().await.unwrap();
         capture::copy(&self.log);
+    }
+
+    /// Scrapes its `/metrics` into the leak-scan capture.
+    #[allow(dead_code)]
+    pub(crate) async fn capture_metrics(&self) {
+        capture::metrics(&self.metrics).await;
     }
 
     /// CPU time used so far (user + system).
