@@ -122,7 +122,8 @@ pub struct Context {
     /// name, so a container restarted in its pod takes its own claim up again at once), or
     /// without one an id unique to this [`Context`] (two operators never share it).
     pub instance_id: String,
-    state: Mutex<HashMap<ObjectKey, ObjectState>>,
+    // boxed: the map's table holds a pointer per OAuthClient, not the whole state
+    state: Mutex<HashMap<ObjectKey, Box<ObjectState>>>,
 }
 
 impl std::fmt::Debug for Context {
@@ -154,7 +155,7 @@ impl Context {
         }
     }
 
-    fn states(&self) -> MutexGuard<'_, HashMap<ObjectKey, ObjectState>> {
+    fn states(&self) -> MutexGuard<'_, HashMap<ObjectKey, Box<ObjectState>>> {
         match self.state.lock() {
             Ok(g) => g,
             Err(p) => p.into_inner(),
@@ -170,10 +171,20 @@ impl Context {
         }
     }
 
+    /// Runs `f` on the state of `oac` only if it has one (nothing is created: an OAuthClient
+    /// whose tokens need nothing costs no memory here).
+    pub fn with_existing_state(&self, oac: &OAuthClient, f: impl FnOnce(&mut ObjectState)) {
+        if let Some(key) = ObjectKey::of(oac)
+            && let Some(state) = self.states().get_mut(&key)
+        {
+            f(state);
+        }
+    }
+
     /// A copy of the state of `oac`.
     pub fn state(&self, oac: &OAuthClient) -> ObjectState {
         ObjectKey::of(oac)
-            .and_then(|key| self.states().get(&key).cloned())
+            .and_then(|key| self.states().get(&key).map(|s| (**s).clone()))
             .unwrap_or_default()
     }
 
@@ -360,6 +371,9 @@ mod tests {
         let mut no_uid = oac("c", "x");
         no_uid.metadata.uid = None;
         ctx.with_state(&no_uid, |s| s.enable_called = true);
+        ctx.with_existing_state(&no_uid, |s| s.enable_called = true);
+        // only existing state is changed by with_existing_state
+        ctx.with_existing_state(&a, |s| s.enable_called = true);
         assert_eq!(ctx.tracked(), 0);
     }
 

@@ -65,7 +65,7 @@ pub async fn token(
                 name,
                 expires_at.as_second(),
             );
-            ctx.with_state(oac, |s| {
+            ctx.with_existing_state(oac, |s| {
                 s.backoff.remove(name);
                 s.pending.remove(name);
             });
