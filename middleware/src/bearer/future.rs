@@ -18,7 +18,7 @@ use crate::source::{TokenFuture, TokenSource};
 pub(super) struct Retry<S, B> {
     source: Arc<dyn TokenSource>,
     used: Option<Arc<Token>>,
-    replay: Option<Box<(S, Request<B>)>>,
+    replay: Option<(S, Request<B>)>,
 }
 
 impl<S, B> Retry<S, B> {
@@ -26,7 +26,7 @@ impl<S, B> Retry<S, B> {
         Retry {
             source,
             used: None,
-            replay: replay.map(Box::new),
+            replay,
         }
     }
 
@@ -34,6 +34,14 @@ impl<S, B> Retry<S, B> {
         self.used = Some(token);
         self
     }
+}
+
+/// Everything but the inner future, for the paths that are not the hottest: the service and
+/// request waiting for a token, and what to do on a 401. Boxed, so that the future of the
+/// hottest path (a token at hand, nothing to do on a 401) is the inner future and one pointer.
+struct Slow<S, B> {
+    pending: Option<(S, Request<B>)>,
+    retry: Option<Retry<S, B>>,
 }
 
 pin_project! {
@@ -44,11 +52,9 @@ pin_project! {
     {
         #[pin]
         state: State<S::Future>,
-        // The service (and request) waiting for a token; boxed to keep the hot path's future
-        // small.
-        pending: Option<Box<(S, Request<B>)>>,
-        // Present when a 401 must invalidate the token and maybe replay the request.
-        retry: Option<Retry<S, B>>,
+        // `None` on the hottest path; else the service (and request) waiting for a token, and
+        // what to do on a 401.
+        slow: Option<Box<Slow<S, B>>>,
     }
 }
 
@@ -69,11 +75,16 @@ impl<S, B> ResponseFuture<S, B>
 where
     S: Service<Request<B>>,
 {
+    #[inline]
     pub(super) fn call(fut: S::Future, retry: Option<Retry<S, B>>) -> Self {
         ResponseFuture {
             state: State::Call { fut },
-            pending: None,
-            retry,
+            slow: retry.map(|retry| {
+                Box::new(Slow {
+                    pending: None,
+                    retry: Some(retry),
+                })
+            }),
         }
     }
 
@@ -88,8 +99,10 @@ where
                 fut: token,
                 ready: true,
             },
-            pending: Some(Box::new((ready_service, request))),
-            retry,
+            slow: Some(Box::new(Slow {
+                pending: Some((ready_service, request)),
+                retry,
+            })),
         }
     }
 }
@@ -117,15 +130,18 @@ where
 {
     type Output = Result<Response<ResB>, BearerError<S::Error>>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         // The hot path (a token was at hand, nothing to do on a 401): the inner future's
-        // answer as it is. Polling it again after it completed is the inner future's business.
-        if this.retry.is_none()
-            && let StateProj::Call { fut } = this.state.as_mut().project()
-        {
-            return fut.poll(cx).map_err(BearerError::Service);
-        }
+        // answer as it is; its state never changes. Polling it again after it completed is the
+        // inner future's business.
+        let Some(slow) = this.slow.as_deref_mut() else {
+            return match this.state.as_mut().project() {
+                StateProj::Call { fut } => fut.poll(cx).map_err(BearerError::Service),
+                _ => Poll::Ready(Err(missing())),
+            };
+        };
         loop {
             let token = match this.state.as_mut().project() {
                 StateProj::Token { fut, ready } => match ready!(fut.as_mut().poll(cx)) {
@@ -140,7 +156,7 @@ where
                     }
                 },
                 StateProj::PollReady { token } => {
-                    let Some((service, _)) = this.pending.as_deref_mut() else {
+                    let Some((service, _)) = slow.pending.as_mut() else {
                         this.state.set(State::Done);
                         return Poll::Ready(Err(missing()));
                     };
@@ -159,7 +175,7 @@ where
                         }
                     };
                     if response.status() == StatusCode::UNAUTHORIZED
-                        && let Some(retry) = this.retry.take()
+                        && let Some(retry) = slow.retry.take()
                     {
                         // Replay unless the source kept the very token that was refused (a
                         // static token, or an invalidation cooldown): that would only get
@@ -174,7 +190,7 @@ where
                         }
                         if let Some(pending) = retry.replay.filter(|_| replay) {
                             tracing::debug!("401 answer: replaying the request with a new token");
-                            *this.pending = Some(pending);
+                            slow.pending = Some(pending);
                             this.state.set(State::Token {
                                 fut: retry.source.token(),
                                 ready: false,
@@ -188,14 +204,14 @@ where
                 StateProj::Done => panic!("ResponseFuture polled after completion"),
             };
             // A token and a ready service: send the request.
-            let Some((mut service, mut request)) = this.pending.take().map(|p| *p) else {
+            let Some((mut service, mut request)) = slow.pending.take() else {
                 this.state.set(State::Done);
                 return Poll::Ready(Err(missing()));
             };
             request
                 .headers_mut()
                 .insert(AUTHORIZATION, token.authorization().clone());
-            if let Some(retry) = this.retry.as_mut() {
+            if let Some(retry) = slow.retry.as_mut() {
                 retry.used = Some(token);
             }
             this.state.set(State::Call {
@@ -209,4 +225,42 @@ fn missing<E>() -> BearerError<E> {
     BearerError::Token(crate::Error::Internal(
         "the request was lost inside the bearer layer".into(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::future::Ready;
+
+    use super::*;
+
+    #[derive(Clone)]
+    struct Inner;
+
+    impl Service<Request<()>> for Inner {
+        type Response = Response<()>;
+        type Error = Infallible;
+        type Future = Ready<Result<Response<()>, Infallible>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, _: Request<()>) -> Self::Future {
+            std::future::ready(Ok(Response::new(())))
+        }
+    }
+
+    /// Every request's future is moved a few times (returned, pinned by the caller): on the
+    /// hottest path it is the inner future and one pointer, as small as it can be made without
+    /// giving up the other paths (it was the inner future and 40 bytes, ~10% slower per
+    /// request in `benches/bearer.rs`).
+    #[test]
+    fn the_hot_path_future_is_the_inner_future_and_one_pointer() {
+        assert_eq!(
+            std::mem::size_of::<ResponseFuture<Inner, ()>>(),
+            std::mem::size_of::<Ready<Result<Response<()>, Infallible>>>()
+                + std::mem::size_of::<usize>()
+        );
+    }
 }

@@ -64,18 +64,15 @@ impl<S, P> Bearer<S, P> {
         }
     }
 
-    /// The header of a token in its fresh window: one atomic load while the kept
-    /// [`FreshAuthorization`] holds, a call into the source when it does not.
-    #[inline]
-    fn fresh_authorization(&mut self) -> Option<HeaderValue> {
-        if let Some(value) = self.fresh.as_ref().and_then(FreshAuthorization::get) {
-            return Some(value.clone());
-        }
+    /// The header of the source's token when the kept [`FreshAuthorization`] no longer holds:
+    /// a new one from the source when its token is in the fresh window, else the source's
+    /// cached header (checked against the clock).
+    fn refresh_fresh_authorization(&mut self) -> Option<HeaderValue> {
         self.fresh = self.source.fresh_authorization();
-        self.fresh
-            .as_ref()
-            .and_then(FreshAuthorization::get)
-            .cloned()
+        match self.fresh.as_ref().and_then(FreshAuthorization::get) {
+            Some(value) => Some(value.clone()),
+            None => self.source.cached_authorization(),
+        }
     }
 
     /// The inner service.
@@ -124,20 +121,42 @@ where
     }
 
     fn call(&mut self, mut request: Request<B>) -> Self::Future {
+        // The hottest path, kept small so that the request is not copied on the way: every
+        // host, nothing to remember for a 401, a token in its fresh window.
+        if self.hosts.is_none()
+            && !self.policy.invalidates()
+            && let Some(value) = self.fresh.as_ref().and_then(FreshAuthorization::get)
+        {
+            request.headers_mut().insert(AUTHORIZATION, value.clone());
+            return ResponseFuture::call(self.inner.call(request), None);
+        }
+        self.call_with_lookup(request)
+    }
+}
+
+impl<S, P> Bearer<S, P> {
+    /// Every path of [`Service::call`] but the hottest.
+    #[inline(never)]
+    fn call_with_lookup<B, ResB>(&mut self, mut request: Request<B>) -> ResponseFuture<S, B>
+    where
+        S: Service<Request<B>, Response = Response<ResB>> + Clone,
+        P: UnauthorizedPolicy<B>,
+    {
         if let Some(hosts) = &self.hosts
             && !hosts.allows(&request)
         {
             // Not for this host: no token, and nothing to do on a 401.
             return ResponseFuture::call(self.inner.call(request), None);
         }
-        if !self.policy.invalidates()
-            && let Some(authorization) = self
-                .fresh_authorization()
-                .or_else(|| self.source.cached_authorization())
-        {
-            // The hottest path: nothing to remember for a 401.
-            request.headers_mut().insert(AUTHORIZATION, authorization);
-            return ResponseFuture::call(self.inner.call(request), None);
+        if !self.policy.invalidates() {
+            if let Some(value) = self.fresh.as_ref().and_then(FreshAuthorization::get) {
+                request.headers_mut().insert(AUTHORIZATION, value.clone());
+                return ResponseFuture::call(self.inner.call(request), None);
+            }
+            if let Some(authorization) = self.refresh_fresh_authorization() {
+                request.headers_mut().insert(AUTHORIZATION, authorization);
+                return ResponseFuture::call(self.inner.call(request), None);
+            }
         }
         let retry = self.policy.invalidates().then(|| {
             let replay = self
