@@ -334,6 +334,86 @@ async fn a_refused_secret_is_kept_in_a_recovery_secret_until_delivered() {
     .await;
 }
 
+/// A process killed between delivering a recovered secret and deleting its recovery Secret
+/// leaves the recovery Secret behind: the next process, finding the same secret stored in the
+/// credentials Secret, deletes it (once per process), and enables nothing. A recovery Secret
+/// holding another secret than the stored one is kept for an admin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recovery_secret_left_after_delivery_is_deleted_by_the_next_process() {
+    use clientcreds_operator::azupay::recovery::recovery_secret;
+    use k8s_openapi::api::core::v1::Secret;
+    let env = setup(SandboxConfig::default()).await;
+    let az = env.sandbox.azupay();
+    env.create_azupay(
+        "payments",
+        json!([{"secretName": "token-balance", "scopes": ["RestAPI/GET:balance"]}]),
+    )
+    .await;
+    let op = env.start_operator(None);
+    env.wait_ready("payments").await;
+    op.stop().await;
+    let oac = env.oacs().get("payments").await.unwrap();
+    let creds = env
+        .secrets()
+        .get("azupay-oauth2-credentials")
+        .await
+        .unwrap();
+    let recovery_api: kube::Api<Secret> = kube::Api::namespaced(env.admin.clone(), OPERATOR_NS);
+    let leftover = |secret: &str| {
+        recovery_secret(
+            &oac,
+            OPERATOR_NS,
+            &data(&creds, "client_id"),
+            &secrecy::SecretString::from(secret.to_owned()),
+            &data(&creds, "token_url"),
+        )
+        .unwrap()
+    };
+    let name = leftover(AZUPAY_OAUTH2_CLIENT_SECRET).metadata.name.unwrap();
+
+    // another secret than the stored one: kept
+    recovery_api
+        .create(&Default::default(), &leftover("another-secret-value"))
+        .await
+        .unwrap();
+    let op = env.start_operator(None);
+    clientcreds_e2e::eventually("the other secret seen and kept", EVENTUALLY, || {
+        let seen = captured_logs().contains("a recovery Secret holds another client secret");
+        async move { seen.then_some(()) }
+    })
+    .await;
+    op.stop().await;
+    assert!(recovery_api.get_opt(&name).await.unwrap().is_some());
+    recovery_api
+        .delete(&name, &Default::default())
+        .await
+        .unwrap();
+    clientcreds_e2e::eventually("the recovery Secret gone", EVENTUALLY, || {
+        let api = recovery_api.clone();
+        let name = name.clone();
+        async move { api.get_opt(&name).await.unwrap().is_none().then_some(()) }
+    })
+    .await;
+
+    // the stored secret: deleted by the next process
+    recovery_api
+        .create(&Default::default(), &leftover(AZUPAY_OAUTH2_CLIENT_SECRET))
+        .await
+        .unwrap();
+    let op = env.start_operator(None);
+    clientcreds_e2e::eventually("the delivered recovery Secret deleted", EVENTUALLY, || {
+        let api = recovery_api.clone();
+        let name = name.clone();
+        async move { api.get_opt(&name).await.unwrap().is_none().then_some(()) }
+    })
+    .await;
+    env.wait_ready("payments").await;
+    assert_eq!(env.sandbox.enable_calls(&az.client_id), 1);
+    op.stop().await;
+    env.assert_no_secret_anywhere(&[az.api_key.clone(), AZUPAY_OAUTH2_CLIENT_SECRET.into()])
+        .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_between_enable_and_write_reports_credentials_lost() {
     let env = setup(SandboxConfig::default()).await;
