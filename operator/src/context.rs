@@ -81,6 +81,9 @@ impl std::fmt::Debug for PendingToken {
 pub struct ObjectState {
     /// This process called Azupay's enable endpoint for it.
     pub enable_called: bool,
+    /// This process reported a failed write of the secret kept in its recovery Secret (one
+    /// event, not one per retry).
+    pub recovery_write_failed: bool,
     /// The resourceVersion of the API key Secret whose connection details are known.
     pub api_key_version: Option<String>,
     /// Per token Secret name: the backoff after failed token requests or writes.
@@ -122,6 +125,9 @@ pub struct Context {
     /// name, so a container restarted in its pod takes its own claim up again at once), or
     /// without one an id unique to this [`Context`] (two operators never share it).
     pub instance_id: String,
+    /// The operator's own namespace: where a one-time secret whose credentials Secret cannot be
+    /// written is kept ([`crate::azupay::recovery`]).
+    pub operator_namespace: String,
     // boxed: the map's table holds a pointer per OAuthClient, not the whole state
     state: Mutex<HashMap<ObjectKey, Box<ObjectState>>>,
 }
@@ -134,13 +140,14 @@ impl std::fmt::Debug for Context {
 
 impl Context {
     /// A context for `client`, publishing events as `reporter`, sending secrets only where
-    /// `egress` allows.
+    /// `egress` allows, running in `operator_namespace`.
     pub fn new(
         client: Client,
         reporter: Reporter,
         http: HttpClient,
         egress: EgressPolicy,
         metrics: Arc<Metrics>,
+        operator_namespace: String,
     ) -> Self {
         let instance_id = reporter.instance.clone().unwrap_or_else(unique_instance_id);
         Self {
@@ -151,6 +158,7 @@ impl Context {
             http,
             egress,
             metrics,
+            operator_namespace,
             state: Mutex::new(HashMap::new()),
         }
     }
@@ -332,6 +340,7 @@ mod tests {
             HttpClient::new(),
             EgressPolicy::default(),
             Arc::new(Metrics::default()),
+            "ops".into(),
         );
         let (a, b) = (oac("a", "uid-a"), oac("b", "uid-b"));
         ctx.with_state(&a, |s| s.enable_called = true);

@@ -117,7 +117,8 @@ pascal_enum! {
         CredentialsSecretNotWritable,
         /// The one-time client secret is stored (event).
         CredentialsStored,
-        /// The one-time client secret could not be written yet (retrying, held in memory).
+        /// The one-time client secret could not be written yet: kept in the recovery Secret in
+        /// the operator's namespace (or, when that fails too, held in memory), retrying.
         CredentialsWriteFailed,
         /// The enable call is pending or in flight.
         EnablePending,

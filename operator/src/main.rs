@@ -63,9 +63,13 @@ struct RunArgs {
     /// Name of the Lease.
     #[arg(long, env = "LEASE_NAME", default_value = "clientcreds-operator")]
     lease_name: String,
-    /// Namespace of the Lease (usually the pod's namespace).
-    #[arg(long, env = "POD_NAMESPACE", default_value = "clientcreds-system")]
-    lease_namespace: String,
+    /// The namespace the operator runs in (the chart sets it from the pod's): a one-time Azupay
+    /// secret whose credentials Secret cannot be written is kept there in a recovery Secret.
+    #[arg(long, env = "POD_NAMESPACE", default_value = clientcreds_operator::run::DEFAULT_OPERATOR_NAMESPACE)]
+    operator_namespace: String,
+    /// Namespace of the Lease (default: the operator's namespace).
+    #[arg(long)]
+    lease_namespace: Option<String>,
     /// This replica's identity (usually the pod name).
     #[arg(long, env = "POD_NAME")]
     identity: Option<String>,
@@ -125,7 +129,9 @@ async fn main() -> anyhow::Result<()> {
                     .collect(),
                 leader_election: args.leader_election.then(|| LeaderElection {
                     lease_name: args.lease_name,
-                    lease_namespace: args.lease_namespace,
+                    lease_namespace: args
+                        .lease_namespace
+                        .unwrap_or_else(|| args.operator_namespace.clone()),
                     identity: identity.clone(),
                     duration_seconds: 15,
                     grace_seconds: 5,
@@ -134,6 +140,7 @@ async fn main() -> anyhow::Result<()> {
                 max_concurrent_reconciles: args.max_concurrent_reconciles,
                 instance: Some(identity),
                 egress,
+                operator_namespace: args.operator_namespace,
                 ..Config::default()
             };
             let shutdown = async {

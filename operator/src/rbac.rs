@@ -1,7 +1,7 @@
 //! The permissions the operator needs, written once.
 //!
-//! Everything that grants the operator access is generated from [`OPERATOR_RULES`] and
-//! [`LEADER_ELECTION_RULES`]: `deploy/rbac.yaml` (the raw-YAML install) and the Helm chart's
+//! Everything that grants the operator access is generated from [`OPERATOR_RULES`],
+//! [`RECOVERY_RULES`] and [`LEADER_ELECTION_RULES`]: `deploy/rbac.yaml` (the raw-YAML install) and the Helm chart's
 //! `files/rbac-rules.yaml` (which its ClusterRole or per-namespace Roles render), both printed by
 //! `clientcreds-operator rbac` and checked against this module by a test.
 
@@ -60,6 +60,17 @@ pub const OPERATOR_RULES: &[Rule] = &[
     },
 ];
 
+/// What the recovery Secrets need, only in the operator's own namespace: a one-time Azupay secret
+/// whose credentials Secret cannot be written is kept there ([`crate::azupay::recovery`]),
+/// read back on every reconcile that finds no stored secret, and deleted once delivered.
+pub const RECOVERY_RULES: &[Rule] = &[Rule {
+    why: "recovery Secrets: a one-time Azupay secret whose credentials Secret write was refused \
+          (create-only), read back and deleted once delivered",
+    api_groups: &[""],
+    resources: &["secrets"],
+    verbs: &["get", "create", "delete"],
+}];
+
 /// What leader election needs, only in the operator's own namespace.
 pub const LEADER_ELECTION_RULES: &[Rule] = &[Rule {
     why: "leader election on a Lease: what kube-lease-manager calls",
@@ -100,19 +111,21 @@ fn write_rules(out: &mut String, indent: &str, rules: &[Rule]) {
 }
 
 /// The rules as the Helm chart reads them (`charts/clientcreds-operator/files/rbac-rules.yaml`):
-/// a map with `operator` and `leaderElection` rule lists.
+/// a map with `operator`, `recovery` and `leaderElection` rule lists.
 pub fn rules_yaml() -> String {
     let mut out = String::from(GENERATED);
     out.push_str("operator:\n");
     write_rules(&mut out, "  ", OPERATOR_RULES);
+    out.push_str("recovery:\n");
+    write_rules(&mut out, "  ", RECOVERY_RULES);
     out.push_str("leaderElection:\n");
     write_rules(&mut out, "  ", LEADER_ELECTION_RULES);
     out
 }
 
 /// The raw-YAML install of the operator's identity (`deploy/rbac.yaml`): its Namespace, its
-/// ServiceAccount, a ClusterRole + binding with [`OPERATOR_RULES`] and a Role + binding with
-/// [`LEADER_ELECTION_RULES`] in `namespace`.
+/// ServiceAccount, a ClusterRole + binding with [`OPERATOR_RULES`], and in `namespace` a Role +
+/// binding with [`RECOVERY_RULES`] and one with [`LEADER_ELECTION_RULES`].
 pub fn manifests_yaml(namespace: &str, name: &str) -> String {
     manifests_yaml_in(namespace, name, &[])
 }
@@ -167,6 +180,24 @@ pub fn manifests_yaml_in(namespace: &str, name: &str, watch_namespaces: &[String
         out,
         "apiVersion: rbac.authorization.k8s.io/v1\n\
          kind: Role\n\
+         metadata:\n  name: {name}-recovery\n  namespace: {namespace}\n\
+         rules:\n"
+    );
+    write_rules(&mut out, "  ", RECOVERY_RULES);
+    let _ = write!(
+        out,
+        "---\n\
+         apiVersion: rbac.authorization.k8s.io/v1\n\
+         kind: RoleBinding\n\
+         metadata:\n  name: {name}-recovery\n  namespace: {namespace}\n\
+         roleRef:\n  apiGroup: rbac.authorization.k8s.io\n  kind: Role\n  name: {name}-recovery\n\
+         subjects:\n  - kind: ServiceAccount\n    name: {name}\n    namespace: {namespace}\n\
+         ---\n"
+    );
+    let _ = write!(
+        out,
+        "apiVersion: rbac.authorization.k8s.io/v1\n\
+         kind: Role\n\
          metadata:\n  name: {name}-leader-election\n  namespace: {namespace}\n\
          rules:\n"
     );
@@ -191,6 +222,7 @@ mod tests {
     #[serde(rename_all = "camelCase")]
     struct Files {
         operator: Vec<PolicyRule>,
+        recovery: Vec<PolicyRule>,
         leader_election: Vec<PolicyRule>,
     }
 
@@ -198,6 +230,7 @@ mod tests {
     fn rules_yaml_parses_back_to_the_rules() {
         let files: Files = serde_yaml::from_str(&rules_yaml()).expect("valid YAML");
         assert_eq!(files.operator, policy_rules(OPERATOR_RULES));
+        assert_eq!(files.recovery, policy_rules(RECOVERY_RULES));
         assert_eq!(files.leader_election, policy_rules(LEADER_ELECTION_RULES));
     }
 
@@ -217,13 +250,20 @@ mod tests {
                 "ClusterRole",
                 "ClusterRoleBinding",
                 "Role",
+                "RoleBinding",
+                "Role",
                 "RoleBinding"
             ]
         );
         let cluster_rules: Vec<PolicyRule> =
             serde_json::from_value(docs[2]["rules"].clone()).expect("rules");
         assert_eq!(cluster_rules, policy_rules(OPERATOR_RULES));
+        let recovery_rules: Vec<PolicyRule> =
+            serde_json::from_value(docs[4]["rules"].clone()).expect("rules");
+        assert_eq!(recovery_rules, policy_rules(RECOVERY_RULES));
+        assert_eq!(docs[4]["metadata"]["namespace"], "ops");
         assert_eq!(docs[5]["subjects"][0]["namespace"], "ops");
+        assert_eq!(docs[7]["subjects"][0]["namespace"], "ops");
 
         // the namespaced variant: Roles in the watched namespaces, nothing cluster-wide
         let yaml = manifests_yaml_in("ops", "op", &["team-a".into(), "team-b".into()]);
@@ -250,6 +290,8 @@ mod tests {
                 ("Role", "team-b"),
                 ("RoleBinding", "team-b"),
                 ("Role", "ops"),
+                ("RoleBinding", "ops"),
+                ("Role", "ops"),
                 ("RoleBinding", "ops")
             ]
         );
@@ -263,7 +305,11 @@ mod tests {
     #[test]
     fn secrets_are_never_granted_cluster_scoped_extras() {
         // No escalate/bind/impersonate and no wildcard anywhere.
-        for r in OPERATOR_RULES.iter().chain(LEADER_ELECTION_RULES) {
+        for r in OPERATOR_RULES
+            .iter()
+            .chain(RECOVERY_RULES)
+            .chain(LEADER_ELECTION_RULES)
+        {
             for v in r.verbs {
                 assert!(
                     !["*", "escalate", "bind", "impersonate"].contains(v),

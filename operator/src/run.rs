@@ -60,6 +60,10 @@ pub struct Config {
     /// operator's memory and its load on the API server and the providers when many
     /// OAuthClients need work at the same time, as after a restart.
     pub max_concurrent_reconciles: u16,
+    /// The namespace the operator runs in (the pod's, `POD_NAMESPACE` from the chart's downward
+    /// API): a one-time Azupay secret whose credentials Secret cannot be written is kept there
+    /// in a recovery Secret until it is delivered ([`crate::azupay::recovery`]).
+    pub operator_namespace: String,
 }
 
 impl Default for Config {
@@ -73,9 +77,14 @@ impl Default for Config {
             http: HttpClient::new(),
             egress: EgressPolicy::default(),
             max_concurrent_reconciles: DEFAULT_MAX_CONCURRENT_RECONCILES,
+            operator_namespace: DEFAULT_OPERATOR_NAMESPACE.into(),
         }
     }
 }
+
+/// The default of [`Config::operator_namespace`] (the namespace of `deploy/rbac.yaml`), for runs
+/// outside a pod.
+pub const DEFAULT_OPERATOR_NAMESPACE: &str = "clientcreds-system";
 
 /// The default of [`Config::max_concurrent_reconciles`].
 pub const DEFAULT_MAX_CONCURRENT_RECONCILES: u16 = 128;
@@ -137,6 +146,7 @@ pub async fn run(
         config.http.clone(),
         config.egress.clone(),
         metrics,
+        config.operator_namespace.clone(),
     ));
 
     let (stop_tx, stop_rx) = watch::channel(false);

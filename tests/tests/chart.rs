@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 
 use clientcreds_e2e::chart::{CHART_DIR, ci_value_files};
 use clientcreds_e2e::{ControlPlane, bin_path};
-use clientcreds_operator::rbac::{LEADER_ELECTION_RULES, OPERATOR_RULES, policy_rules};
+use clientcreds_operator::rbac::{
+    LEADER_ELECTION_RULES, OPERATOR_RULES, RECOVERY_RULES, policy_rules,
+};
 use k8s_openapi::api::rbac::v1::PolicyRule;
 use serde_json::Value;
 
@@ -50,6 +52,21 @@ fn render(home: &Path, values: Option<&Path>, set: &[&str]) -> Vec<Value> {
 
 fn find<'a>(docs: &'a [Value], kind: &str) -> Vec<&'a Value> {
     docs.iter().filter(|d| d["kind"] == kind).collect()
+}
+
+/// The Roles of `docs` other than the recovery Role, after checking that there is exactly one
+/// recovery Role, in the release namespace, with [`RECOVERY_RULES`].
+fn roles_besides_recovery(docs: &[Value]) -> Vec<&Value> {
+    let (recovery, others): (Vec<&Value>, Vec<&Value>) =
+        find(docs, "Role").into_iter().partition(|r| {
+            r["metadata"]["name"]
+                .as_str()
+                .is_some_and(|n| n.ends_with("-recovery"))
+        });
+    assert_eq!(recovery.len(), 1, "one recovery Role");
+    assert_eq!(recovery[0]["metadata"]["namespace"], NAMESPACE);
+    assert_eq!(rules(recovery[0]), policy_rules(RECOVERY_RULES));
+    others
 }
 
 fn rules(doc: &Value) -> Vec<PolicyRule> {
@@ -129,11 +146,12 @@ fn crd_and_rbac_are_rendered_from_what_the_code_generates() {
         "keep"
     );
 
-    // cluster-wide mode: one ClusterRole with exactly the operator's rules, no PDB, no Lease role
+    // cluster-wide mode: one ClusterRole with exactly the operator's rules, no PDB, no Lease
+    // role; the recovery Role in the release namespace (every mode has it)
     let cluster_roles = find(&docs, "ClusterRole");
     assert_eq!(cluster_roles.len(), 1);
     assert_eq!(rules(cluster_roles[0]), policy_rules(OPERATOR_RULES));
-    assert!(find(&docs, "Role").is_empty());
+    assert!(roles_besides_recovery(&docs).is_empty());
     assert!(find(&docs, "PodDisruptionBudget").is_empty());
     let a = args(&docs);
     assert_eq!(a[0], "run");
@@ -177,7 +195,7 @@ fn crd_and_rbac_are_rendered_from_what_the_code_generates() {
     let docs = render(home.path(), Some(&ci_file("namespaced-values.yaml")), &[]);
     assert!(find(&docs, "ClusterRole").is_empty());
     assert!(find(&docs, "ClusterRoleBinding").is_empty());
-    let roles = find(&docs, "Role");
+    let roles = roles_besides_recovery(&docs);
     let mut namespaces: Vec<&str> = roles
         .iter()
         .map(|r| r["metadata"]["namespace"].as_str().unwrap())
@@ -193,7 +211,7 @@ fn crd_and_rbac_are_rendered_from_what_the_code_generates() {
     let docs = render(home.path(), Some(&ci_file("ha-values.yaml")), &[]);
     let a = args(&docs);
     assert!(a.contains(&"--leader-election".to_owned()), "{a:?}");
-    let roles = find(&docs, "Role");
+    let roles = roles_besides_recovery(&docs);
     assert_eq!(roles.len(), 1);
     assert_eq!(roles[0]["metadata"]["namespace"], NAMESPACE);
     assert_eq!(rules(roles[0]), policy_rules(LEADER_ELECTION_RULES));
@@ -237,7 +255,7 @@ fn rbac_scope_namespace_and_the_egress_policy_reach_the_operator() {
     );
     assert!(find(&docs, "ClusterRole").is_empty());
     assert!(find(&docs, "ClusterRoleBinding").is_empty());
-    let roles = find(&docs, "Role");
+    let roles = roles_besides_recovery(&docs);
     assert_eq!(roles.len(), 1);
     assert_eq!(roles[0]["metadata"]["namespace"], NAMESPACE);
     assert_eq!(rules(roles[0]), policy_rules(OPERATOR_RULES));

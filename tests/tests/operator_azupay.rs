@@ -156,7 +156,8 @@ async fn enable_is_called_once_across_restarts_and_out_of_scope_tokens_are_repor
 async fn the_secret_survives_a_failed_first_write() {
     let env = setup(SandboxConfig::default()).await;
     let az = env.sandbox.azupay();
-    env.deny_client_secret_writes().await;
+    // refused in the operator's namespace too: no recovery Secret, the secret is in memory only
+    env.deny_client_secret_writes_everywhere().await;
     env.create_azupay(
         "payments",
         json!([{"secretName": "token-balance", "scopes": ["RestAPI/GET:balance"]}]),
@@ -232,11 +233,193 @@ async fn the_secret_survives_a_failed_first_write() {
     .await;
 }
 
+/// Issue 13, R1 `answer-received`: the credentials Secret's write is refused (an admission
+/// policy in the app namespace) → the one-time secret is kept at once in a recovery Secret in
+/// the operator's namespace (not in the app namespace, not in memory only: the operator stays
+/// ready); once writes pass, it is written to the credentials Secret, the recovery Secret is
+/// deleted, and enable was called once. Nothing secret in logs, events or status.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_secret_is_kept_in_a_recovery_secret_until_delivered() {
+    use clientcreds_operator::azupay::recovery::{
+        AZUPAY_CLIENT_ID_ANNOTATION, OAUTHCLIENT_NAME_ANNOTATION, OAUTHCLIENT_UID_ANNOTATION,
+        recovery_secret_name,
+    };
+    use k8s_openapi::api::core::v1::Secret;
+    use kube::ResourceExt;
+    let env = setup(SandboxConfig::default()).await;
+    let az = env.sandbox.azupay();
+    env.deny_client_secret_writes().await;
+    env.create_azupay(
+        "payments",
+        json!([{"secretName": "token-balance", "scopes": ["RestAPI/GET:balance"]}]),
+    )
+    .await;
+    let (config, base) = config_with_metrics();
+    let op = env.start_operator_with(config);
+    let uid = env.oacs().get("payments").await.unwrap().uid().unwrap();
+    let recovery_name = recovery_secret_name(&uid);
+    let recovery_api: kube::Api<Secret> = kube::Api::namespaced(env.admin.clone(), OPERATOR_NS);
+
+    // refused: the status names the recovery Secret …
+    let (_, cond) = env
+        .wait_condition_reason("payments", "CredentialsStored", "CredentialsWriteFailed")
+        .await;
+    assert_eq!(cond.status, "False");
+    assert!(
+        cond.message.contains(&recovery_name) && cond.message.contains(OPERATOR_NS),
+        "{}",
+        cond.message
+    );
+    // … which holds the secret Azupay issued, and says whose it is (no secret outside data)
+    let kept = recovery_api.get(&recovery_name).await.unwrap();
+    assert_eq!(data(&kept, "client_secret"), AZUPAY_OAUTH2_CLIENT_SECRET);
+    assert_eq!(kept.labels()["clientcreds.dev/role"], "recovery");
+    assert_eq!(
+        kept.labels()["app.kubernetes.io/managed-by"],
+        "clientcreds-operator"
+    );
+    let a = kept.annotations();
+    assert_eq!(a[OAUTHCLIENT_UID_ANNOTATION], uid);
+    assert_eq!(a[OAUTHCLIENT_NAME_ANNOTATION], "payments");
+    assert_eq!(a[AZUPAY_CLIENT_ID_ANNOTATION], az.client_id);
+    let meta = serde_json::to_string(&kept.metadata).unwrap();
+    assert!(!meta.contains(AZUPAY_OAUTH2_CLIENT_SECRET));
+    // not in the app namespace
+    for s in env.secrets().list(&Default::default()).await.unwrap() {
+        assert!(
+            !s.data
+                .as_ref()
+                .is_some_and(|d| d.contains_key("client_secret")),
+            "{:?} holds a client_secret",
+            s.metadata.name
+        );
+    }
+    // not held in memory only: the gauge says 0, /readyz 200 (a restart loses nothing)
+    let (_, metrics) = http_get(&format!("{base}/metrics")).await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "clientcreds_operator_secrets_held_in_memory 0"),
+        "{metrics}"
+    );
+    assert!(!metrics.contains(AZUPAY_OAUTH2_CLIENT_SECRET));
+    assert_eq!(http_get(&format!("{base}/readyz")).await.0, 200);
+    assert_eq!(env.sandbox.enable_calls(&az.client_id), 1);
+
+    // writes pass again: delivered, the recovery Secret deleted, enable not called again
+    env.allow_client_secret_writes().await;
+    env.wait_ready("payments").await;
+    let creds = env
+        .secrets()
+        .get("azupay-oauth2-credentials")
+        .await
+        .unwrap();
+    assert_eq!(data(&creds, "client_secret"), AZUPAY_OAUTH2_CLIENT_SECRET);
+    assert!(
+        recovery_api
+            .get_opt(&recovery_name)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(env.sandbox.enable_calls(&az.client_id), 1);
+    let token = data(&env.token_secret("token-balance").await, "access_token");
+    assert_eq!(call_protected(&az.resource_url, &token).await, 200);
+    op.stop().await;
+    env.assert_no_secret_anywhere(&[
+        az.api_key.clone(),
+        AZUPAY_OAUTH2_CLIENT_SECRET.into(),
+        token,
+    ])
+    .await;
+}
+
+/// A process killed between delivering a recovered secret and deleting its recovery Secret
+/// leaves the recovery Secret behind: the next process, finding the same secret stored in the
+/// credentials Secret, deletes it (once per process), and enables nothing. A recovery Secret
+/// holding another secret than the stored one is kept for an admin.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recovery_secret_left_after_delivery_is_deleted_by_the_next_process() {
+    use clientcreds_operator::azupay::recovery::recovery_secret;
+    use k8s_openapi::api::core::v1::Secret;
+    let env = setup(SandboxConfig::default()).await;
+    let az = env.sandbox.azupay();
+    env.create_azupay(
+        "payments",
+        json!([{"secretName": "token-balance", "scopes": ["RestAPI/GET:balance"]}]),
+    )
+    .await;
+    let op = env.start_operator(None);
+    env.wait_ready("payments").await;
+    op.stop().await;
+    let oac = env.oacs().get("payments").await.unwrap();
+    let creds = env
+        .secrets()
+        .get("azupay-oauth2-credentials")
+        .await
+        .unwrap();
+    let recovery_api: kube::Api<Secret> = kube::Api::namespaced(env.admin.clone(), OPERATOR_NS);
+    let leftover = |secret: &str| {
+        recovery_secret(
+            &oac,
+            OPERATOR_NS,
+            &data(&creds, "client_id"),
+            &secrecy::SecretString::from(secret.to_owned()),
+            &data(&creds, "token_url"),
+        )
+        .unwrap()
+    };
+    let name = leftover(AZUPAY_OAUTH2_CLIENT_SECRET).metadata.name.unwrap();
+
+    // another secret than the stored one: kept
+    recovery_api
+        .create(&Default::default(), &leftover("another-secret-value"))
+        .await
+        .unwrap();
+    let op = env.start_operator(None);
+    clientcreds_e2e::eventually("the other secret seen and kept", EVENTUALLY, || {
+        let seen = captured_logs().contains("a recovery Secret holds another client secret");
+        async move { seen.then_some(()) }
+    })
+    .await;
+    op.stop().await;
+    assert!(recovery_api.get_opt(&name).await.unwrap().is_some());
+    recovery_api
+        .delete(&name, &Default::default())
+        .await
+        .unwrap();
+    clientcreds_e2e::eventually("the recovery Secret gone", EVENTUALLY, || {
+        let api = recovery_api.clone();
+        let name = name.clone();
+        async move { api.get_opt(&name).await.unwrap().is_none().then_some(()) }
+    })
+    .await;
+
+    // the stored secret: deleted by the next process
+    recovery_api
+        .create(&Default::default(), &leftover(AZUPAY_OAUTH2_CLIENT_SECRET))
+        .await
+        .unwrap();
+    let op = env.start_operator(None);
+    clientcreds_e2e::eventually("the delivered recovery Secret deleted", EVENTUALLY, || {
+        let api = recovery_api.clone();
+        let name = name.clone();
+        async move { api.get_opt(&name).await.unwrap().is_none().then_some(()) }
+    })
+    .await;
+    env.wait_ready("payments").await;
+    assert_eq!(env.sandbox.enable_calls(&az.client_id), 1);
+    op.stop().await;
+    env.assert_no_secret_anywhere(&[az.api_key.clone(), AZUPAY_OAUTH2_CLIENT_SECRET.into()])
+        .await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_between_enable_and_write_reports_credentials_lost() {
     let env = setup(SandboxConfig::default()).await;
     let az = env.sandbox.azupay();
-    env.deny_client_secret_writes().await;
+    // the recovery Secret refused too: the secret lives in the process's memory only
+    env.deny_client_secret_writes_everywhere().await;
     env.create_azupay(
         "payments",
         json!([{"secretName": "token-balance", "scopes": ["RestAPI/GET:balance"]}]),
@@ -695,7 +878,8 @@ const KILL_STEPS: [&str; 7] = [
     // Azupay has enabled and issued the secret; its answer is held back (60 s)
     "call-took-effect",
     // the operator has the answer: the secret's write is refused by an admission policy, so
-    // the operator holds it in memory only (CredentialsStored=False CredentialsWriteFailed)
+    // the operator keeps it in its recovery Secret (CredentialsStored=False
+    // CredentialsWriteFailed); the policy is lifted after the kill
     "answer-received",
     // the credentials Secret holds client_secret
     "secret-written",
@@ -706,10 +890,11 @@ const KILL_STEPS: [&str; 7] = [
 /// The R1 kill matrix (issue 13): the operator binary SIGKILLed at each step of the enable flow
 /// ([`KILL_STEPS`]), then started again as the same instance (a container restarted in its
 /// pod), 2 runs per step with fresh Azupay clients (`CLIENTCREDS_KILL_RUNS=20` for the full
-/// matrix of RELIABILITY.md). Never a second effective enable call; a secret the operator wrote
-/// survives the kill and the restarted operator gets tokens with it; a secret lost with the
-/// process (the answer not received, or received and not written) is reported as
-/// `CredentialsLost`, never enabled over. No secret in the binary's log.
+/// matrix of RELIABILITY.md). Never a second effective enable call; a secret the operator
+/// received survives the kill (written, or kept in the recovery Secret when the write was
+/// refused) and the restarted operator gets tokens with it; a secret lost with the process
+/// (the answer not received) is reported as `CredentialsLost`, never enabled over. No secret
+/// in the binary's log.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sigkilled_operator_never_enables_twice_nor_loses_a_stored_secret() {
     use clientcreds_sandbox::Fault;
@@ -798,25 +983,37 @@ async fn a_sigkilled_operator_never_enables_twice_nor_loses_a_stored_secret() {
         }
         // restarted logging JSON lines (the chart's default), for the leak scan of both formats
         let op = process::OperatorProcess::start_with(env, log.clone(), &restart).await;
-        let (_, cond) = clientcreds_e2e::eventually(&format!("{name} settled"), EVENTUALLY, || {
-            let api = env.oacs();
-            let name = name.clone();
-            async move {
-                let o = api.get(&name).await.ok()?;
-                let c = o
-                    .status
-                    .as_ref()?
-                    .conditions
-                    .iter()
-                    .find(|c| {
-                        c.type_ == "CredentialsStored"
-                            && (c.reason == "Stored" || c.reason == "CredentialsLost")
-                    })?
-                    .clone();
-                Some((o, c))
-            }
-        })
-        .await;
+        let (oac, cond) =
+            clientcreds_e2e::eventually(&format!("{name} settled"), EVENTUALLY, || {
+                let api = env.oacs();
+                let name = name.clone();
+                async move {
+                    let o = api.get(&name).await.ok()?;
+                    let c = o
+                        .status
+                        .as_ref()?
+                        .conditions
+                        .iter()
+                        .find(|c| {
+                            c.type_ == "CredentialsStored"
+                                && (c.reason == "Stored" || c.reason == "CredentialsLost")
+                        })?
+                        .clone();
+                    Some((o, c))
+                }
+            })
+            .await;
+        if step == "answer-received" {
+            // delivered from the recovery Secret, which is gone
+            let uid = kube::ResourceExt::uid(&oac).unwrap();
+            let recovery: kube::Api<k8s_openapi::api::core::v1::Secret> =
+                kube::Api::namespaced(env.admin.clone(), OPERATOR_NS);
+            let name_of = clientcreds_operator::azupay::recovery::recovery_secret_name(&uid);
+            assert!(
+                recovery.get_opt(&name_of).await.unwrap().is_none(),
+                "{name}: recovery Secret left"
+            );
+        }
         if cond.reason == "Stored" {
             // the secret stored is the one Azupay issued (a second effective enable would
             // have been refused with 409 and reported as CredentialsLost) …
@@ -863,12 +1060,13 @@ async fn a_sigkilled_operator_never_enables_twice_nor_loses_a_stored_secret() {
             _ => assert_eq!(calls, 1, "{name} ({step}): a second enable call"),
         }
         match step {
-            // the secret existed only in the lost answer or in the killed process's memory
-            "call-took-effect" | "answer-received" => {
+            // the secret existed only in the lost answer
+            "call-took-effect" => {
                 assert_eq!(cond.reason, "CredentialsLost", "{name} ({step})")
             }
-            // killed before the call, or after the write: stored
-            "before-call" | "secret-written" | "status-written" => {
+            // killed before the call, after the write, or with the received secret in the
+            // recovery Secret (its write refused): stored
+            "before-call" | "answer-received" | "secret-written" | "status-written" => {
                 assert_eq!(cond.reason, "Stored", "{name} ({step})")
             }
             // the mark-written kill lands anywhere up to the write: stored, or — answer lost

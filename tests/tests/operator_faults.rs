@@ -331,17 +331,20 @@ fn annotation(secret: &k8s_openapi::api::core::v1::Secret, key: &str) -> Timesta
         .unwrap()
 }
 
-/// R3: `server` is killed while the first refresh of two token Secrets (an Azupay OAuthClient,
-/// enabled once, and a Pyng one) is in flight, and started again after [`R3_DOWN`]: the token
-/// arrives while the server is down. Afterwards every token Secret holds a new, unexpired token,
-/// Azupay was enabled once, and each client got exactly one more token request (the refresh,
-/// whose token is kept while writes fail). Prints how long after the control plane was back
-/// every token Secret was valid and refreshed.
-async fn restart_during_a_refresh(server: Restart) {
+/// The two token Secrets of the R3 runs: Pyng's and Azupay's.
+const R3_SECRETS: [&str; 2] = ["pyng-token", "azupay-token"];
+
+/// The first token of a token Secret and its refresh time.
+type FirstToken = (String, Timestamp);
+
+/// The R3 set-up: a Pyng and an Azupay OAuthClient (enabled once) with tokens living
+/// `lifetime`, refreshed half-way, one token Secret each ([`R3_SECRETS`]); returns once both
+/// are Ready, with the first token of each.
+async fn two_clients_ready(lifetime: Duration) -> (Env, Operator, Vec<FirstToken>) {
     let config = SandboxConfig::default()
-        .token_lifetime(Provider::Pyng, R3_LIFETIME)
-        .token_lifetime(Provider::Azupay, R3_LIFETIME);
-    let mut env = setup(config).await;
+        .token_lifetime(Provider::Pyng, lifetime)
+        .token_lifetime(Provider::Azupay, lifetime);
+    let env = setup(config).await;
     let pyng = env.sandbox.pyng();
     env.create_secret(
         "pyng-credentials",
@@ -367,15 +370,27 @@ async fn restart_during_a_refresh(server: Restart) {
     let op = env.start_operator(None);
     env.wait_ready("pyng").await;
     env.wait_ready("payments").await;
-    let secrets = ["pyng-token", "azupay-token"];
     let mut firsts = Vec::new();
-    for name in secrets {
+    for name in R3_SECRETS {
         let secret = env.token_secret(name).await;
         firsts.push((
             data(&secret, "access_token"),
             annotation(&secret, "clientcreds.dev/refresh-at"),
         ));
     }
+    (env, op, firsts)
+}
+
+/// R3: `server` is killed while the first refresh of two token Secrets (an Azupay OAuthClient,
+/// enabled once, and a Pyng one) is in flight, and started again after [`R3_DOWN`]: the token
+/// arrives while the server is down. Afterwards every token Secret holds a new, unexpired token,
+/// Azupay was enabled once, and each client got exactly one more token request (the refresh,
+/// whose token is kept while writes fail). Prints how long after the control plane was back
+/// every token Secret was valid and refreshed.
+async fn restart_during_a_refresh(server: Restart) {
+    let (mut env, op, firsts) = two_clients_ready(R3_LIFETIME).await;
+    let pyng = env.sandbox.pyng();
+    let secrets = R3_SECRETS;
     let azupay_client = clientcreds_sandbox::AZUPAY_OAUTH2_CLIENT_ID;
     let issued = || {
         (
@@ -497,4 +512,130 @@ async fn an_apiserver_restart_during_a_refresh_leaves_valid_tokens_and_one_enabl
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_etcd_restart_during_a_refresh_leaves_valid_tokens_and_one_enable() {
     restart_during_a_refresh(Restart::Etcd).await;
+}
+
+/// The token lifetime of the combined R3 case: the token issued at the refresh point (half-way)
+/// while writes are refused must not reach its own refresh point before the policy is lifted
+/// (the refused refresh, the restart and 3 s more take about 15 s), or a second refresh
+/// request is due — as the policy wants.
+const R3_DENIED_LIFETIME: Duration = Duration::from_secs(60);
+
+/// R3, the combined case: the token Secrets' writes are refused by a ValidatingAdmissionPolicy
+/// from before their first refresh, the kube-apiserver is restarted ([`R3_DOWN`]) while they
+/// are refused, and the policy is lifted a few seconds after it is back. Every token Secret
+/// then holds a new, unexpired token (the old one never expired meanwhile); each client made
+/// exactly one refresh request (the token issued while writes were refused is kept and written,
+/// not asked for again, across the restart); Azupay was enabled once and its secret is intact.
+/// Prints how long after the policy was lifted every token Secret was refreshed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_writes_denied_across_an_apiserver_restart_leave_valid_tokens_and_one_enable() {
+    let (mut env, op, firsts) = two_clients_ready(R3_DENIED_LIFETIME).await;
+    let pyng = env.sandbox.pyng();
+    let azupay_client = clientcreds_sandbox::AZUPAY_OAUTH2_CLIENT_ID;
+    let issued = || {
+        (
+            env.sandbox.tokens_issued(Provider::Pyng, &pyng.client_id),
+            env.sandbox.tokens_issued(Provider::Azupay, azupay_client),
+        )
+    };
+    assert_eq!(issued(), (1, 1));
+    let probe = || json!({"metadata": {"name": "probe-token"}});
+    env.deny_secret_writes(
+        "deny-token-secrets",
+        "!object.metadata.name.endsWith('-token')",
+        probe(),
+    )
+    .await;
+    // both refreshes happen (at about half of the lifetime) and their writes are refused; the
+    // first tokens still serve
+    for name in ["pyng", "payments"] {
+        env.wait_condition_reason(name, "TokensRefreshed", "TokenWriteFailed")
+            .await;
+    }
+    assert_eq!(issued(), (2, 2), "one refresh request each");
+    let down = std::time::Instant::now();
+    env.cp.restart_apiserver(R3_DOWN).await.unwrap();
+    let outage = down.elapsed();
+    // the policy is in force again after the restart (it lives in etcd): still refused
+    let secrets_api = env.secrets();
+    let probe_secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Secret", "metadata": {"name": "probe-token"}
+    }))
+    .unwrap();
+    clientcreds_e2e::eventually("the policy in force after the restart", EVENTUALLY, || {
+        let (api, probe) = (secrets_api.clone(), probe_secret.clone());
+        async move {
+            match api.create(&Default::default(), &probe).await {
+                Ok(_) => {
+                    let _ = api.delete("probe-token", &Default::default()).await;
+                    None
+                }
+                Err(kube::Error::Api(e)) if e.code == 422 || e.code == 403 => Some(()),
+                Err(_) => None,
+            }
+        }
+    })
+    .await;
+    // a few more refused retries after the restart, then the policy goes
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let lifted = std::time::Instant::now();
+    env.allow_secret_writes("deny-token-secrets", probe()).await;
+    let tokens =
+        clientcreds_e2e::eventually("every token Secret refreshed and valid", EVENTUALLY, || {
+            let secrets_api = secrets_api.clone();
+            let firsts = firsts.clone();
+            async move {
+                let mut tokens = Vec::new();
+                for (name, (first, _)) in R3_SECRETS.iter().zip(&firsts) {
+                    let secret = secrets_api.get(name).await.ok()?;
+                    let token = data(&secret, "access_token");
+                    let expires: Timestamp = data(&secret, "expires_at").parse().ok()?;
+                    assert!(expires > Timestamp::now(), "{name} holds an expired token");
+                    if token == *first {
+                        return None;
+                    }
+                    tokens.push(token);
+                }
+                Some(tokens)
+            }
+        })
+        .await;
+    let recovered = lifted.elapsed();
+    let (pyng_requests, azupay_requests) = issued();
+    let enables = env
+        .sandbox
+        .enable_calls(clientcreds_sandbox::AZUPAY_CLIENT_ID);
+    eprintln!(
+        "R3 denied+ApiServer: writes refused from before the refresh, apiserver down {outage:?}, \
+         policy lifted 3 s after it was back; every token Secret valid and refreshed {recovered:?} \
+         after the policy was lifted; token requests pyng {} azupay {}; enable calls {enables}",
+        pyng_requests - 1,
+        azupay_requests - 1,
+    );
+    assert_eq!(enables, 1, "Azupay enabled twice");
+    let credentials = env.token_secret("azupay-oauth2-credentials").await;
+    assert_eq!(
+        data(&credentials, "client_secret"),
+        clientcreds_sandbox::AZUPAY_OAUTH2_CLIENT_SECRET
+    );
+    // the token issued while writes were refused was kept across the restart and written
+    assert_eq!(
+        (pyng_requests, azupay_requests),
+        (2, 2),
+        "token requests (pyng, azupay), the first ones included"
+    );
+    assert_eq!(call_protected(&pyng.resource_url, &tokens[0]).await, 200);
+    assert_eq!(
+        call_protected(&env.sandbox.azupay().resource_url, &tokens[1]).await,
+        200
+    );
+    op.stop().await;
+    env.assert_no_secret_anywhere(&[
+        firsts[0].0.clone(),
+        firsts[1].0.clone(),
+        tokens[0].clone(),
+        tokens[1].clone(),
+        pyng.client_secret.clone(),
+    ])
+    .await;
 }

@@ -88,6 +88,13 @@ Name of the metrics Service.
 {{- end }}
 
 {{/*
+The name of the Role for recovery Secrets in the release namespace (63 characters at most).
+*/}}
+{{- define "clientcreds-operator.recoveryName" -}}
+{{- printf "%s-recovery" (include "clientcreds-operator.fullname" . | trunc 54 | trimSuffix "-") }}
+{{- end }}
+
+{{/*
 Name of the leader-election Role and RoleBinding.
 */}}
 {{- define "clientcreds-operator.leaderElectionName" -}}

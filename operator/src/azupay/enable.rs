@@ -6,12 +6,16 @@
 //!    created only if the Secret does not exist, otherwise patched with a resourceVersion
 //!    precondition; see [`lock_step`]) before calling enable — of two writers (two replicas
 //!    without a lease, an old leader draining) only one holds it, and only the holder calls;
-//! 2. writes the returned secret at once, retrying while it holds it only in memory; an enable
-//!    call without a usable answer that may still have taken effect (a timeout, a connection
-//!    closed without an answer, a 5xx, a body it cannot read) is followed at once by a details
-//!    call: enabled → the secret was issued and lost with the answer, `CredentialsLost`;
-//! 3. after a restart with the mark and no stored secret, asks the details endpoint: not enabled
-//!    → enabling is safe; enabled → `CredentialsLost`, and a person must contact Azupay.
+//! 2. writes the returned secret at once; when that write is refused, keeps it in a recovery
+//!    Secret in the operator's own namespace ([`super::recovery`]) — or, when even that fails,
+//!    retries while it holds it only in memory; an enable call without a usable answer that
+//!    may still have taken effect (a timeout, a connection closed without an answer, a 5xx, a
+//!    body it cannot read) is followed at once by a details call: enabled → the secret was
+//!    issued and lost with the answer, `CredentialsLost`;
+//! 3. on every reconcile without a stored secret, first looks for its recovery Secret: found,
+//!    its secret is written to the credentials Secret (and the recovery Secret deleted after
+//!    that write); otherwise, after a restart with the mark, asks the details endpoint: not
+//!    enabled → enabling is safe; enabled → `CredentialsLost`, and a person must contact Azupay.
 //!
 //! It asks the details endpoint before the *first* enable call too (one extra `GET`): a client
 //! that was enabled elsewhere — by hand, by another OAuthClient, or before its credentials
@@ -40,6 +44,7 @@ use secrecy::SecretString;
 use tracing::{info, warn};
 
 use super::client::{AzupayClient, AzupayError, ENABLE_TIMEOUT};
+use super::recovery::{recovered_credentials, recovery_secret, recovery_secret_name};
 use crate::context::{Context, get_secret, kube_message};
 use crate::crd::{AzupaySpec, CredentialsStore, OAuthClient, OAuthClientStatus};
 use crate::credentials::{CredentialsState, Outcome, Resolved};
@@ -226,6 +231,9 @@ pub fn client_in_use_message(client_id: &str, endpoint: &str, user: &str) -> Str
     )
 }
 
+/// How long to wait before trying again to write a secret kept in the recovery Secret.
+pub const RECOVERY_RETRY: Duration = Duration::from_secs(5);
+
 /// How long to wait before looking again when another writer holds or just took the claim.
 const CLAIM_RECHECK: Duration = Duration::from_secs(3);
 
@@ -286,10 +294,18 @@ enum State {
         api_key: SecretString,
         error: AzupayError,
     },
-    /// The one-time secret is held in memory only: write it until that succeeds.
+    /// The one-time secret is held in memory only: write it until that succeeds (or, when the
+    /// write is refused, until it is kept in the recovery Secret).
     Store {
         details: AzupayConnectionDetails,
         secret: SecretString,
+    },
+    /// A recovery Secret holds the one-time secret: write it to the credentials Secret, then
+    /// delete the recovery Secret.
+    Deliver {
+        recovered: StoredCredentials,
+        api_key: SecretString,
+        key_version: String,
     },
     /// Done.
     Done(Outcome),
@@ -380,6 +396,11 @@ pub async fn resolve<'a>(
             State::Enable { api_key } => flow.enable(api_key).await,
             State::Verify { api_key, error } => flow.verify(&api_key, error).await,
             State::Store { details, secret } => flow.store(details, secret).await,
+            State::Deliver {
+                recovered,
+                api_key,
+                key_version,
+            } => flow.deliver(recovered, api_key, key_version).await,
         };
     }
 }
@@ -443,10 +464,19 @@ impl Flow<'_> {
                     "the credentials Secret has no secret",
                 )),
             },
-            // Both go through the claim: only its holder asks the details and calls enable.
-            EnableStep::CheckDetails | EnableStep::MarkPending => State::Claim {
-                api_key,
-                current: creds_secret.map(Box::new),
+            // A secret kept in the recovery Secret is delivered before anything else: never a
+            // claim, a details call or `CredentialsLost` over it.
+            EnableStep::CheckDetails | EnableStep::MarkPending => match self.recovered().await? {
+                Some((recovered, _)) => State::Deliver {
+                    recovered,
+                    api_key,
+                    key_version,
+                },
+                // Both go through the claim: only its holder asks the details and calls enable.
+                None => State::Claim {
+                    api_key,
+                    current: creds_secret.map(Box::new),
+                },
             },
             EnableStep::Conflict => {
                 let message = secrets::conflict_message(
@@ -476,6 +506,11 @@ impl Flow<'_> {
         // Ask the details endpoint when we have no details yet or the API key changed.
         let known = self.ctx.state(self.oac).api_key_version;
         let mut details = details_from_status(&stored, &status);
+        if known.as_deref() != Some(key_version.as_str()) {
+            // once per process (and API key): a recovery Secret left by a process killed between
+            // the delivery and the deletion goes now
+            self.remove_delivered_recovery(&stored).await;
+        }
         if known.as_deref() != Some(key_version.as_str()) || status.allowed_scopes.is_none() {
             match self
                 .azupay
@@ -773,6 +808,204 @@ impl Flow<'_> {
         }
     }
 
+    /// The operator's namespace, where recovery Secrets live.
+    fn recovery_api(&self) -> Api<Secret> {
+        Api::namespaced(self.ctx.client.clone(), &self.ctx.operator_namespace)
+    }
+
+    /// The name of this OAuthClient's recovery Secret (`None` without a uid).
+    fn recovery_name(&self) -> Option<String> {
+        self.oac.uid().map(|uid| recovery_secret_name(&uid))
+    }
+
+    /// This OAuthClient's recovery Secret and the credentials it holds, if there is one. An
+    /// error (it may exist but cannot be read) fails the reconcile: deciding "not enabled" or
+    /// "lost" without knowing would be wrong.
+    async fn recovered(&self) -> Result<Option<(StoredCredentials, String)>, Error> {
+        let Some(name) = self.recovery_name() else {
+            return Ok(None);
+        };
+        let found = get_secret(&self.recovery_api(), &name).await?;
+        Ok(found
+            .as_ref()
+            .and_then(|s| recovered_credentials(s, self.oac))
+            .map(|c| (c, name)))
+    }
+
+    /// Deletes a recovery Secret whose secret is already in the credentials Secret (`stored`).
+    /// Best effort: looked at again by the next process.
+    async fn remove_delivered_recovery(&self, stored: &StoredCredentials) {
+        use secrecy::ExposeSecret;
+        let found = match self.recovered().await {
+            Ok(found) => found,
+            Err(e) => {
+                warn!(oauthclient = %self.oac.name_any(), error = %e, "cannot look for a recovery Secret left behind");
+                return;
+            }
+        };
+        let Some((recovered, name)) = found else {
+            return;
+        };
+        if recovered.client_secret.expose_secret() != stored.client_secret.expose_secret() {
+            warn!(oauthclient = %self.oac.name_any(), namespace = %self.ctx.operator_namespace, recovery = %name, "a recovery Secret holds another client secret than the credentials Secret; kept for an admin to look at");
+            return;
+        }
+        self.delete_recovery(&name).await;
+    }
+
+    /// Deletes the recovery Secret `name` (gone already counts as done).
+    async fn delete_recovery(&self, name: &str) {
+        match self.recovery_api().delete(name, &Default::default()).await {
+            Ok(_) => {
+                info!(oauthclient = %self.oac.name_any(), namespace = %self.ctx.operator_namespace, recovery = %name, "recovery Secret deleted: its secret is in the credentials Secret");
+            }
+            Err(kube::Error::Api(e)) if e.code == 404 => {}
+            Err(e) => {
+                warn!(oauthclient = %self.oac.name_any(), recovery = %name, error = %kube_message(&e), "cannot delete the delivered recovery Secret; trying again after the next restart");
+            }
+        }
+    }
+
+    /// The message of `CredentialsWriteFailed` while the secret waits in the recovery Secret.
+    fn recovery_message(&self, name: &str, e: &kube::Error) -> String {
+        format!(
+            "OAuth 2.0 is enabled at Azupay but writing Secret {} failed: {}; the client secret \
+             is kept in Secret {}/{name} (the operator's namespace) and written to {} as soon as \
+             that succeeds (restarting the operator is safe): fix the cause",
+            self.store.secret_name,
+            kube_message(e),
+            self.ctx.operator_namespace,
+            self.store.secret_name,
+        )
+    }
+
+    /// After a refused write of the one-time secret: creates (create-only) the recovery Secret
+    /// holding it. `Some` when the secret is kept there (created now, or found there already):
+    /// the flow ends with `CredentialsWriteFailed` and a retry soon. `None` when it could not
+    /// be kept: the caller keeps it in memory and retries.
+    async fn keep_for_recovery(
+        &self,
+        details: &AzupayConnectionDetails,
+        secret: &SecretString,
+        write_error: &kube::Error,
+    ) -> Option<Outcome> {
+        use secrecy::ExposeSecret;
+        let recovery = recovery_secret(
+            self.oac,
+            &self.ctx.operator_namespace,
+            &details.oauth2_client_id,
+            secret,
+            &details.oauth2_token_url,
+        )?;
+        let name = recovery.metadata.name.clone()?;
+        let pp = PostParams {
+            field_manager: Some(FIELD_MANAGER.into()),
+            ..PostParams::default()
+        };
+        match self.recovery_api().create(&pp, &recovery).await {
+            Ok(_) => {}
+            // create-only: one there already must hold this very secret
+            Err(kube::Error::Api(e)) if e.code == 409 => match self.recovered().await {
+                Ok(Some((kept, _)))
+                    if kept.client_secret.expose_secret() == secret.expose_secret() => {}
+                _ => {
+                    warn!(oauthclient = %self.oac.name_any(), recovery = %name, "a recovery Secret of another secret is in the way; holding the secret in memory");
+                    return None;
+                }
+            },
+            Err(e) => {
+                warn!(oauthclient = %self.oac.name_any(), namespace = %self.ctx.operator_namespace, recovery = %name, error = %kube_message(&e), "cannot create the recovery Secret either; holding the secret in memory");
+                return None;
+            }
+        }
+        warn!(oauthclient = %self.oac.name_any(), namespace = %self.ctx.operator_namespace, recovery = %name, error = %kube_message(write_error), "storing the Azupay client secret failed; kept in the recovery Secret until it can be written");
+        self.ctx
+            .with_state(self.oac, |s| s.recovery_write_failed = true);
+        let message = self.recovery_message(&name, write_error);
+        self.event(
+            EventType::Warning,
+            Reason::CredentialsWriteFailed,
+            EventAction::StoreCredentials,
+            message.clone(),
+        )
+        .await;
+        Some(Outcome::NotReady(
+            CredentialsState::Failed {
+                reason: Reason::CredentialsWriteFailed,
+                message,
+            },
+            Some(RECOVERY_RETRY),
+        ))
+    }
+
+    /// Writes the secret of the recovery Secret to the credentials Secret, then deletes the
+    /// recovery Secret; never calls Azupay's enable endpoint.
+    async fn deliver(
+        &self,
+        recovered: StoredCredentials,
+        api_key: SecretString,
+        key_version: String,
+    ) -> State {
+        let name = self.recovery_name().unwrap_or_default();
+        let desired = secrets::credentials_secret(
+            self.oac,
+            self.store,
+            &recovered.client_id,
+            &recovered.client_secret,
+            recovered.token_url.as_deref().unwrap_or_default(),
+        );
+        if let Err(e) = self
+            .secrets
+            .patch(
+                &self.store.secret_name,
+                &PatchParams::apply(FIELD_MANAGER).force(),
+                &Patch::Apply(&desired),
+            )
+            .await
+        {
+            let message = self.recovery_message(&name, &e);
+            // one event per process, not one per retry
+            let first = self.ctx.with_state(self.oac, |s| {
+                !std::mem::replace(&mut s.recovery_write_failed, true)
+            });
+            warn!(oauthclient = %self.oac.name_any(), recovery = %name, error = %kube_message(&e), "writing the recovered Azupay client secret failed; it stays in the recovery Secret");
+            if first {
+                self.event(
+                    EventType::Warning,
+                    Reason::CredentialsWriteFailed,
+                    EventAction::StoreCredentials,
+                    message.clone(),
+                )
+                .await;
+            }
+            return State::Done(Outcome::NotReady(
+                CredentialsState::Failed {
+                    reason: Reason::CredentialsWriteFailed,
+                    message,
+                },
+                Some(RECOVERY_RETRY),
+            ));
+        }
+        self.ctx
+            .with_existing_state(self.oac, |s| s.recovery_write_failed = false);
+        self.delete_recovery(&name).await;
+        self.event(
+            EventType::Normal,
+            Reason::CredentialsStored,
+            EventAction::StoreCredentials,
+            format!(
+                "OAuth 2.0 client secret stored in Secret {} (taken from the recovery Secret {}/{name}, now deleted)",
+                self.store.secret_name, self.ctx.operator_namespace
+            ),
+        )
+        .await;
+        State::UseStored {
+            stored: recovered,
+            api_key,
+            key_version,
+        }
+    }
+
     /// Persists the returned secret, retrying while it is held in memory only.
     async fn store(&self, details: AzupayConnectionDetails, secret: SecretString) -> State {
         let store = self.store;
@@ -803,6 +1036,12 @@ impl Flow<'_> {
                     break;
                 }
                 Err(e) => {
+                    // kept in the recovery Secret: not held in memory only any more; the next
+                    // reconcile (of this process or, after a restart, of the next) delivers it
+                    if let Some(outcome) = self.keep_for_recovery(&details, &secret, &e).await {
+                        drop(held);
+                        return State::Done(outcome);
+                    }
                     warn!(oauthclient = %self.oac.name_any(), attempt, error = %kube_message(&e), "storing the Azupay client secret failed; retrying (held in memory only)");
                     if attempt == 1 {
                         (self.report)(CredentialsState::Failed {

@@ -495,6 +495,20 @@ impl Env {
         .await;
     }
 
+    /// [`Env::deny_client_secret_writes`] in the operator's namespace too: the recovery Secret
+    /// (where the operator keeps a one-time secret whose write was refused) is refused as well,
+    /// so the operator can hold the secret in memory only. Lifted by
+    /// [`Env::allow_client_secret_writes`].
+    pub async fn deny_client_secret_writes_everywhere(&self) {
+        self.deny_secret_writes_in(
+            "deny-client-secret",
+            "!has(object.data) || !('client_secret' in object.data)",
+            json!({"metadata": {"name": "policy-probe"}, "stringData": {"client_secret": "x"}}),
+            &[&self.ns, OPERATOR_NS],
+        )
+        .await;
+    }
+
     /// Removes that policy and waits until writes pass again.
     pub async fn allow_client_secret_writes(&self) {
         self.allow_secret_writes(
@@ -508,6 +522,19 @@ impl Env {
     /// namespace for which the CEL `expression` is false. Returns once it is in force: once
     /// creating `probe` (a Secret the policy refuses) fails.
     pub async fn deny_secret_writes(&self, name: &str, expression: &str, probe: serde_json::Value) {
+        self.deny_secret_writes_in(name, expression, probe, &[&self.ns])
+            .await;
+    }
+
+    /// [`Env::deny_secret_writes`] in the given namespaces (`probe` is tried in the app
+    /// namespace).
+    pub async fn deny_secret_writes_in(
+        &self,
+        name: &str,
+        expression: &str,
+        probe: serde_json::Value,
+        namespaces: &[&str],
+    ) {
         use k8s_openapi::api::admissionregistration::v1::{
             ValidatingAdmissionPolicy, ValidatingAdmissionPolicyBinding,
         };
@@ -527,7 +554,8 @@ impl Env {
             "apiVersion": "admissionregistration.k8s.io/v1", "kind": "ValidatingAdmissionPolicyBinding",
             "metadata": {"name": name},
             "spec": {"policyName": name, "validationActions": ["Deny"],
-                     "matchResources": {"namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": self.ns}}}}
+                     "matchResources": {"namespaceSelector": {"matchExpressions": [{
+                         "key": "kubernetes.io/metadata.name", "operator": "In", "values": namespaces}]}}}
         }))
         .unwrap();
         apply(&self.admin, policy).await;
