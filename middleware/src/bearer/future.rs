@@ -5,7 +5,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use http::header::AUTHORIZATION;
 use http::{Request, Response, StatusCode};
 use pin_project_lite::pin_project;
 use tower_service::Service;
@@ -242,9 +241,7 @@ where
                 this.state.set(State::Done);
                 return Poll::Ready(Err(missing()));
             };
-            request
-                .headers_mut()
-                .insert(AUTHORIZATION, token.authorization().clone());
+            super::service::set_authorization(request.headers_mut(), token.authorization().clone());
             if let Some(retry) = this.retry.as_mut() {
                 retry.used = Some(token);
             }

@@ -3,7 +3,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::header::AUTHORIZATION;
-use http::{HeaderValue, Request, Response};
+use http::{HeaderMap, HeaderValue, Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -134,6 +134,16 @@ where
     }
 }
 
+/// Sets the request's `Authorization` header to `value`, replacing any, on every path but the
+/// hottest. Not generic and never inlined, so its `HeaderMap::insert` is compiled once, in this
+/// crate: the hottest path in [`Bearer::call`] is then the only caller of `HeaderMap::insert`
+/// in the code generated for the user's service type, and the compiler inlines it there as it
+/// does in a static-header layer (BENCHMARKS.md, 2026-12-05).
+#[inline(never)]
+pub(super) fn set_authorization(headers: &mut HeaderMap, value: HeaderValue) {
+    headers.insert(AUTHORIZATION, value);
+}
+
 impl<S, P> Bearer<S, P> {
     /// Every path of [`Service::call`] but the hottest.
     #[inline(never)]
@@ -149,12 +159,12 @@ impl<S, P> Bearer<S, P> {
             return ResponseFuture::call(self.inner.call(request), None);
         }
         if !self.policy.invalidates() {
-            if let Some(value) = self.fresh.as_ref().and_then(FreshAuthorization::get) {
-                request.headers_mut().insert(AUTHORIZATION, value.clone());
-                return ResponseFuture::call(self.inner.call(request), None);
-            }
-            if let Some(authorization) = self.refresh_fresh_authorization() {
-                request.headers_mut().insert(AUTHORIZATION, authorization);
+            let authorization = match self.fresh.as_ref().and_then(FreshAuthorization::get) {
+                Some(value) => Some(value.clone()),
+                None => self.refresh_fresh_authorization(),
+            };
+            if let Some(authorization) = authorization {
+                set_authorization(request.headers_mut(), authorization);
                 return ResponseFuture::call(self.inner.call(request), None);
             }
         }
@@ -167,9 +177,7 @@ impl<S, P> Bearer<S, P> {
         });
         match self.source.cached() {
             Some(token) => {
-                request
-                    .headers_mut()
-                    .insert(AUTHORIZATION, token.authorization().clone());
+                set_authorization(request.headers_mut(), token.authorization().clone());
                 let retry = retry.map(|retry| retry.used(token));
                 ResponseFuture::call(self.inner.call(request), retry)
             }
@@ -180,5 +188,82 @@ impl<S, P> Bearer<S, P> {
                 ResponseFuture::wait(self.source.token(), ready, request, retry)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::convert::Infallible;
+    use std::future::{Ready, ready};
+    use std::time::Duration;
+
+    use futures::FutureExt;
+    use http::HeaderValue;
+
+    use super::*;
+    use crate::Token;
+    use crate::cache::TokenCache;
+    use crate::source::StaticToken;
+
+    /// Answers with the request's `Authorization` values, joined by `|`.
+    #[derive(Clone)]
+    struct Echo;
+
+    impl Service<Request<()>> for Echo {
+        type Response = Response<String>;
+        type Error = Infallible;
+        type Future = Ready<Result<Response<String>, Infallible>>;
+
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn call(&mut self, request: Request<()>) -> Self::Future {
+            let values: Vec<_> = request
+                .headers()
+                .get_all(AUTHORIZATION)
+                .iter()
+                .map(|v| v.to_str().unwrap_or("?").to_owned())
+                .collect();
+            ready(Ok(Response::new(values.join("|"))))
+        }
+    }
+
+    fn with_two_authorizations() -> Request<()> {
+        let mut request = Request::new(());
+        request
+            .headers_mut()
+            .append(AUTHORIZATION, HeaderValue::from_static("Basic one"));
+        request
+            .headers_mut()
+            .append(AUTHORIZATION, HeaderValue::from_static("Basic two"));
+        request
+    }
+
+    async fn sent<S: Service<Request<()>, Response = Response<String>>>(svc: &mut S) -> String
+    where
+        S::Error: fmt::Debug,
+    {
+        let future = svc.call(with_two_authorizations());
+        future.now_or_never().unwrap().unwrap().into_body()
+    }
+
+    /// Every path replaces whatever `Authorization` values the request had with the one token:
+    /// the hottest (a fresh cached token, `HeaderMap::insert` inlined) and the others
+    /// (`set_authorization`: a static token, a cached token on a second call).
+    #[tokio::test]
+    async fn every_path_replaces_the_requests_authorization_values() {
+        let token = || Token::new("tok-abc", "Bearer", Duration::from_secs(3600), None);
+        let cache = TokenCache::new(move || std::future::ready(token()));
+        cache.token().await.unwrap();
+        let mut cached = Bearer::new(Echo, cache);
+        // the first call takes the fresh header from the source, the second uses the kept one
+        assert_eq!(sent(&mut cached).await, "Bearer tok-abc");
+        assert!(cached.fresh.is_some(), "the fresh header is kept");
+        assert_eq!(sent(&mut cached).await, "Bearer tok-abc");
+
+        let mut fixed = Bearer::new(Echo, StaticToken::new(token().unwrap()));
+        assert_eq!(sent(&mut fixed).await, "Bearer tok-abc");
+        assert!(fixed.fresh.is_none(), "a static token has no fresh window");
     }
 }
