@@ -3,7 +3,9 @@
 //!
 //! What costs what:
 //! - OAuthClients are watched (full objects: the reconciler reads them from the store) through
-//!   a reflector whose delete events and re-lists prune the per-object state of [`Context`];
+//!   a reflector whose delete events and re-lists prune the per-object state of [`Context`],
+//!   and whose store keeps each status slimmed to what the reconciler reads
+//!   ([`crate::reconcile::status::slim_for_cache`]);
 //!   only a new generation, labels or annotations trigger a reconcile, so the operator's own
 //!   status writes do not.
 //! - Secrets are watched as metadata only (no data is listed or streamed): a referenced
@@ -177,6 +179,19 @@ fn prune(ctx: &Context, store: &Store<OAuthClient>, event: &watcher::Event<OAuth
     }
 }
 
+/// How both watches list: in pages of [`LIST_PAGE_SIZE`], a consistent read the API server
+/// serves from its watch cache page by page. A `resourceVersion=0` list ("any") is also served
+/// from the cache but ignores the limit: a new operator at 10,000 OAuthClients received every
+/// OAuthClient (and every Secret's metadata) in one body, held whole while it is parsed. Paging
+/// bounds that; its effect on the restart's peak was within the runs' noise (BENCHMARKS.md,
+/// 2026-12-05).
+fn list_config() -> watcher::Config {
+    watcher::Config::default().page_size(LIST_PAGE_SIZE)
+}
+
+/// Objects per page of a watch's list.
+const LIST_PAGE_SIZE: u32 = 500;
+
 async fn run_one(
     (oacs, secrets): (Api<OAuthClient>, Api<PartialObjectMeta<Secret>>),
     ctx: Arc<Context>,
@@ -188,11 +203,15 @@ async fn run_one(
     let pruning_store = store.clone();
     // Only changes the operator did not make itself: a new generation (spec), labels or
     // annotations (the refresh request); its own status writes pass none of them.
-    let oauthclients = watcher(oacs, watcher::Config::default().any_semantic())
+    let oauthclients = watcher(oacs, list_config())
         .default_backoff()
         // the store keeps every OAuthClient: without their managed fields (unused here) it
-        // takes about half the memory (BENCHMARKS.md, the operator at scale)
-        .modify(|oac| oac.managed_fields_mut().clear())
+        // takes about half the memory; the status is slimmed to what the reconciler reads
+        // (BENCHMARKS.md, the operator at scale)
+        .modify(|oac| {
+            oac.managed_fields_mut().clear();
+            crate::reconcile::status::slim_for_cache(oac);
+        })
         .reflect(writer)
         .inspect_ok(move |event| prune(&pruning, &pruning_store, event))
         .applied_objects()
@@ -206,7 +225,7 @@ async fn run_one(
         .with_config(kube::runtime::controller::Config::default().concurrency(concurrency));
     let listed = AtomicBool::new(false);
     let ctx_watch = ctx.clone();
-    let secret_triggers = watcher(secrets, watcher::Config::default().any_semantic())
+    let secret_triggers = watcher(secrets, list_config())
         .default_backoff()
         .filter_map(move |event| {
             let refs = match event {

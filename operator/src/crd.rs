@@ -322,7 +322,9 @@ pub struct RefreshSpec {
 }
 
 /// Observed state of an `OAuthClient`.
-#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
+// (schemars' own derive: it has no CEL rules, and kube's would copy the field the cache alone
+// uses into a schema-only struct where it is never read)
+#[derive(JsonSchema, Serialize, Deserialize, Clone, Debug, Default, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct OAuthClientStatus {
     /// `Ready`, `CredentialsStored`, `TokensIssued` and `TokensRefreshed` conditions.
@@ -352,6 +354,11 @@ pub struct OAuthClientStatus {
     /// The last value of the `clientcreds.dev/refresh` annotation that was acted on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_refresh_request: Option<String>,
+    /// Not part of the resource (never serialized): in the operator's cache, the digest of the
+    /// full status the API server showed, set when the cached copy is slimmed to what the
+    /// reconciler reads (`reconcile::status::slim_for_cache`).
+    #[serde(skip)]
+    pub cached_digest: Option<[u8; 32]>,
 }
 
 /// The state of one token Secret.

@@ -117,6 +117,24 @@ fn options() -> Options {
     }
 }
 
+/// The resourceVersion of every OAuthClient of the test namespace (metadata only): any write,
+/// a status write too, changes it.
+async fn versions(env: &Env) -> BTreeMap<String, String> {
+    env.oacs()
+        .list_metadata(&Default::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .map(|m| {
+            (
+                m.metadata.name.unwrap_or_default(),
+                m.metadata.resource_version.unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
 fn name(i: usize) -> String {
     format!("scale-{i:05}")
 }
@@ -302,6 +320,7 @@ async fn main() {
     progress("step 4: restart");
     operator.stop().await;
     let requests_before = token_requests(&env);
+    let versions_before = versions(&env).await;
     let operator = OperatorProcess::start(&env, logs.path().join("operator-2.log")).await;
     let start = Instant::now();
     loop {
@@ -327,6 +346,10 @@ async fn main() {
         tokens.snapshot(),
         second_tokens,
         "the restart kept every token"
+    );
+    assert!(
+        versions(&env).await == versions_before,
+        "a restart writes nothing to an OAuthClient whose status did not change"
     );
     let restart_usage = operator.usage().await; // since its start
     let (rss_restart, peak_2) = operator.memory();

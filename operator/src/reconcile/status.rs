@@ -8,7 +8,7 @@ use kube::api::{Api, Patch, PatchParams};
 use serde_json::json;
 
 use crate::context::Context;
-use crate::crd::{OAuthClient, OAuthClientStatus, TokenSecretSpec, TokenStatus};
+use crate::crd::{OAuthClient, OAuthClientStatus, ProviderKind, TokenSecretSpec, TokenStatus};
 pub use crate::credentials::CredentialsState;
 use crate::secrets::FIELD_MANAGER;
 use crate::{ConditionType, Error, Reason};
@@ -267,11 +267,72 @@ pub fn build_status(
                 .to_string()
         }),
         last_refresh_request: input.last_refresh_request,
+        cached_digest: None,
+    }
+}
+
+/// The digest of a status: equal digests mean equal statuses (SHA-256 of its JSON; a
+/// struct's fields serialize in a fixed order).
+pub fn digest(status: &OAuthClientStatus) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    // serializing a struct of strings, numbers and lists cannot fail
+    let json = serde_json::to_vec(status).unwrap_or_default();
+    Sha256::digest(&json).into()
+}
+
+/// Slims the status of an OAuthClient kept in the operator's cache to what the reconciler
+/// reads, and records the digest of the full status so that [`apply_status`] still skips a
+/// write exactly when nothing changed.
+///
+/// Kept: each condition's type, status and `lastTransitionTime` (carried over while a
+/// condition does not change), `observedGeneration`, the names of the token Secrets listed
+/// (whether one must be read), the last refresh request acted on and, for Azupay, the
+/// connection details (client id, token URL, allowed scopes, TTL). Dropped: messages, reasons,
+/// per-token times and errors, `nextExpiry` — about half the memory of the cache at scale
+/// (BENCHMARKS.md, the operator at scale).
+pub fn slim_for_cache(oac: &mut OAuthClient) {
+    let azupay = oac.spec.provider == ProviderKind::Azupay;
+    let Some(status) = oac.status.as_mut() else {
+        return;
+    };
+    if status.cached_digest.is_some() {
+        return; // already slimmed
+    }
+    status.cached_digest = Some(digest(status));
+    for c in &mut status.conditions {
+        c.reason = String::new();
+        c.message = String::new();
+        c.observed_generation = None;
+    }
+    for t in &mut status.tokens {
+        *t = TokenStatus {
+            secret_name: std::mem::take(&mut t.secret_name),
+            ..TokenStatus::default()
+        };
+    }
+    status.next_expiry = None;
+    if !azupay {
+        status.oauth2_client_id = None;
+        status.token_url = None;
+        status.allowed_scopes = None;
+        status.ttl_seconds = None;
+    }
+}
+
+/// Whether `status` is what the object already shows: by digest for a slimmed cached copy,
+/// else by value.
+pub fn unchanged(shown: Option<&OAuthClientStatus>, status: &OAuthClientStatus) -> bool {
+    match shown {
+        None => false,
+        Some(shown) => match shown.cached_digest {
+            Some(d) => d == digest(status),
+            None => shown == status,
+        },
     }
 }
 
 /// Writes `status` with one server-side apply (skipped when it is what the object already
-/// shows), and updates the readiness metric.
+/// shows, see [`unchanged`]), and updates the readiness metric.
 pub async fn apply_status(
     ctx: &Context,
     oac: &OAuthClient,
@@ -289,7 +350,7 @@ pub async fn apply_status(
             &ready.reason,
         );
     }
-    if oac.status.as_ref() == Some(&status) {
+    if unchanged(oac.status.as_ref(), &status) {
         return Ok(());
     }
     let api: Api<OAuthClient> =
@@ -488,5 +549,111 @@ mod tests {
                 .unwrap()
                 .contains("denied")
         );
+    }
+
+    /// The cache keeps a slimmed status; a write is still skipped exactly when the status
+    /// built is the one the API server shows.
+    #[test]
+    fn a_slimmed_cached_status_still_tells_unchanged_from_changed() {
+        let n = now();
+        let valid = |refresh_at| {
+            vec![(
+                spec("a"),
+                TokenOutcome::Valid {
+                    expires_at: n + SignedDuration::from_secs(900),
+                    refresh_at,
+                },
+            )]
+        };
+        let input = |tokens| StatusInput {
+            generation: Some(2),
+            credentials: Some(CredentialsState::Referenced),
+            tokens,
+            oauth2_client_id: Some("client".into()),
+            token_url: Some("https://payu.test/token".into()),
+            last_refresh_request: Some("r1".into()),
+            ..StatusInput::default()
+        };
+        let written = build_status(None, input(valid(n)), n);
+        // what the API server shows: the JSON of what was written, read back
+        let shown: OAuthClientStatus =
+            serde_json::from_value(serde_json::to_value(&written).unwrap()).unwrap();
+        let mut oac = OAuthClient::new("x", crate::crd::test_specs::payu("creds"));
+        oac.status = Some(shown);
+        slim_for_cache(&mut oac);
+        let cached = oac.status.clone().unwrap();
+
+        // slimmed: only what the reconciler reads
+        assert!(cached.conditions.iter().all(|c| c.message.is_empty()));
+        assert!(cached.conditions.iter().all(|c| c.reason.is_empty()));
+        assert_eq!(cached.tokens[0].secret_name, "a");
+        assert_eq!(cached.tokens[0].expires_at, None);
+        assert_eq!(cached.next_expiry, None);
+        assert_eq!(cached.token_url, None, "not Azupay: not read");
+        assert_eq!(cached.observed_generation, Some(2));
+        assert_eq!(cached.last_refresh_request.as_deref(), Some("r1"));
+        assert_eq!(cached.conditions[0].last_transition_time, Time(n));
+        // the digest is not part of the resource
+        assert!(
+            !serde_json::to_string(&cached)
+                .unwrap()
+                .contains("cachedDigest")
+        );
+
+        // the same status, built again from the slimmed one a minute later: unchanged
+        let later = n + SignedDuration::from_secs(60);
+        let again = build_status(Some(&cached), input(valid(n)), later);
+        assert!(
+            unchanged(Some(&cached), &again),
+            "no write when nothing changed"
+        );
+        // slimming twice keeps the digest of the full status
+        slim_for_cache(&mut oac);
+        assert!(unchanged(oac.status.as_ref(), &again));
+
+        // any change is a write: a new refresh time, a failure's message
+        let moved = build_status(Some(&cached), input(valid(later)), later);
+        assert!(!unchanged(Some(&cached), &moved));
+        let failed = build_status(
+            Some(&cached),
+            input(vec![(
+                spec("a"),
+                TokenOutcome::NotIssued {
+                    reason: Reason::ScopesNotAllowed,
+                    message: "x".into(),
+                },
+            )]),
+            later,
+        );
+        assert!(!unchanged(Some(&cached), &failed));
+        assert!(!unchanged(None, &again));
+
+        // not slimmed (no digest): compared by value, as before
+        assert!(unchanged(Some(&written), &written.clone()));
+        assert!(!unchanged(Some(&written), &moved));
+    }
+
+    #[test]
+    fn an_azupay_cached_status_keeps_the_connection_details() {
+        let mut spec_ = crate::crd::test_specs::payu("creds");
+        spec_.provider = ProviderKind::Azupay;
+        let mut oac = OAuthClient::new("x", spec_);
+        oac.status = Some(OAuthClientStatus {
+            oauth2_client_id: Some("id".into()),
+            token_url: Some("https://azupay.test/token".into()),
+            allowed_scopes: Some(vec!["RestAPI/GET:balance".into()]),
+            ttl_seconds: Some(3600),
+            ..OAuthClientStatus::default()
+        });
+        slim_for_cache(&mut oac);
+        let cached = oac.status.unwrap();
+        assert_eq!(cached.oauth2_client_id.as_deref(), Some("id"));
+        assert_eq!(
+            cached.token_url.as_deref(),
+            Some("https://azupay.test/token")
+        );
+        assert_eq!(cached.allowed_scopes.map(|s| s.len()), Some(1));
+        assert_eq!(cached.ttl_seconds, Some(3600));
+        assert!(cached.cached_digest.is_some());
     }
 }
