@@ -86,8 +86,10 @@ impl Default for Config {
 /// outside a pod.
 pub const DEFAULT_OPERATOR_NAMESPACE: &str = "clientcreds-system";
 
-/// The default of [`Config::max_concurrent_reconciles`].
-pub const DEFAULT_MAX_CONCURRENT_RECONCILES: u16 = 128;
+/// The default of [`Config::max_concurrent_reconciles`]: at 10,000 OAuthClients, 64 keeps a
+/// restart under 96 MiB (128 peaked at 90.7–98.4 MiB) and creation within 1.1× of the floor
+/// (BENCHMARKS.md, 2026-12-05).
+pub const DEFAULT_MAX_CONCURRENT_RECONCILES: u16 = 64;
 
 /// Why the operator stopped.
 #[derive(Debug, thiserror::Error)]
