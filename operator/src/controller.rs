@@ -181,10 +181,11 @@ fn prune(ctx: &Context, store: &Store<OAuthClient>, event: &watcher::Event<OAuth
 
 /// How both watches list: in pages of [`LIST_PAGE_SIZE`], a consistent read the API server
 /// serves from its watch cache page by page. A `resourceVersion=0` list ("any") is also served
-/// from the cache but ignores the limit: a new operator at 10,000 OAuthClients received every
-/// OAuthClient (and every Secret's metadata) in one body, held whole while it is parsed. Paging
-/// bounds that; its effect on the restart's peak was within the runs' noise (BENCHMARKS.md,
-/// 2026-12-05).
+/// from the cache, but the cacher ignores its limit (`computeListLimit` in k8s.io/apiserver, read
+/// in the source, not traced on the wire), so a new operator at 10,000 OAuthClients would get
+/// every OAuthClient (and every Secret's metadata) in one body, held whole while it is parsed.
+/// Paging bounds that; its effect on the restart's peak was within the runs' noise
+/// (BENCHMARKS.md, 2026-12-05).
 fn list_config() -> watcher::Config {
     watcher::Config::default().page_size(LIST_PAGE_SIZE)
 }

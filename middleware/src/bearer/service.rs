@@ -64,10 +64,13 @@ impl<S, P> Bearer<S, P> {
         }
     }
 
-    /// The header of the source's token when the kept [`FreshAuthorization`] no longer holds:
-    /// a new one from the source when its token is in the fresh window, else the source's
-    /// cached header (checked against the clock).
-    fn refresh_fresh_authorization(&mut self) -> Option<HeaderValue> {
+    /// The header to attach without waiting: the kept [`FreshAuthorization`] while it holds,
+    /// else a new one taken from the source when its token is in the fresh window, else the
+    /// source's cached header (checked against the clock); `None` when there is no usable token.
+    fn lookup_authorization(&mut self) -> Option<HeaderValue> {
+        if let Some(value) = self.fresh.as_ref().and_then(FreshAuthorization::get) {
+            return Some(value.clone());
+        }
         self.fresh = self.source.fresh_authorization();
         match self.fresh.as_ref().and_then(FreshAuthorization::get) {
             Some(value) => Some(value.clone()),
@@ -158,15 +161,11 @@ impl<S, P> Bearer<S, P> {
             // Not for this host: no token, and nothing to do on a 401.
             return ResponseFuture::call(self.inner.call(request), None);
         }
-        if !self.policy.invalidates() {
-            let authorization = match self.fresh.as_ref().and_then(FreshAuthorization::get) {
-                Some(value) => Some(value.clone()),
-                None => self.refresh_fresh_authorization(),
-            };
-            if let Some(authorization) = authorization {
-                set_authorization(request.headers_mut(), authorization);
-                return ResponseFuture::call(self.inner.call(request), None);
-            }
+        if !self.policy.invalidates()
+            && let Some(authorization) = self.lookup_authorization()
+        {
+            set_authorization(request.headers_mut(), authorization);
+            return ResponseFuture::call(self.inner.call(request), None);
         }
         let retry = self.policy.invalidates().then(|| {
             let replay = self
