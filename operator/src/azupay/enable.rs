@@ -825,7 +825,12 @@ impl Flow<'_> {
         let Some(name) = self.recovery_name() else {
             return Ok(None);
         };
-        let found = get_secret(&self.recovery_api(), &name).await?;
+        let namespace = &self.ctx.operator_namespace;
+        let found = self
+            .recovery_api()
+            .get_opt(&name)
+            .await
+            .map_err(|e| Error::kube(recovery_read_context(&name, namespace, &e))(e))?;
         Ok(found
             .as_ref()
             .and_then(|s| recovered_credentials(s, self.oac))
@@ -1091,11 +1096,66 @@ impl Flow<'_> {
     }
 }
 
+/// The context of a failed read of the recovery Secret `name` in the operator's `namespace`.
+/// A refusal names the fix: the operator's identity lacks the recovery Role there (an upgrade
+/// that changed the image but not the RBAC, or `--operator-namespace`/`POD_NAMESPACE` naming
+/// another namespace than the one the Role is in).
+fn recovery_read_context(name: &str, namespace: &str, e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(status) if status.code == 403 => format!(
+            "reading the recovery Secret {name} in the operator's namespace {namespace}: refused; \
+             the operator needs get, create and delete on Secrets in {namespace} (the Role \
+             <release>-recovery of the Helm chart, clientcreds-operator-recovery in deploy/rbac.yaml); \
+             apply the RBAC of this version, or set --operator-namespace (POD_NAMESPACE) to the \
+             namespace that Role is in"
+        ),
+        _ => format!("reading the recovery Secret {name} in the operator's namespace {namespace}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use k8s_openapi::ByteString;
     use std::collections::BTreeMap;
+
+    fn api_error(code: u16, reason: &str) -> kube::Error {
+        kube::Error::Api(Box::new(kube::core::Status {
+            code,
+            reason: reason.to_owned(),
+            message: "secrets \"clientcreds-recovery-1\" is forbidden".to_owned(),
+            ..Default::default()
+        }))
+    }
+
+    #[test]
+    fn a_refused_recovery_read_names_the_role_and_the_namespace_setting() {
+        let refused = recovery_read_context(
+            "clientcreds-recovery-1",
+            "ops",
+            &api_error(403, "Forbidden"),
+        );
+        for part in [
+            "clientcreds-recovery-1",
+            "ops",
+            "get, create and delete",
+            "-recovery",
+            "--operator-namespace",
+            "POD_NAMESPACE",
+        ] {
+            assert!(refused.contains(part), "{part:?} missing from: {refused}");
+        }
+        let other = recovery_read_context(
+            "clientcreds-recovery-1",
+            "ops",
+            &api_error(500, "InternalError"),
+        );
+        assert!(other.contains("clientcreds-recovery-1") && other.contains("ops"));
+        assert!(
+            !other.contains("Role"),
+            "only a refusal blames the RBAC: {other}"
+        );
+    }
 
     fn secret(data: &[(&str, &str)], state: Option<&str>) -> Secret {
         let mut s = Secret::default();
