@@ -241,7 +241,10 @@ where
                 this.state.set(State::Done);
                 return Poll::Ready(Err(missing()));
             };
-            super::service::set_authorization(request.headers_mut(), token.authorization().clone());
+            super::authorization::set_authorization(
+                request.headers_mut(),
+                token.authorization().clone(),
+            );
             if let Some(retry) = this.retry.as_mut() {
                 retry.used = Some(token);
             }

@@ -59,6 +59,7 @@ use std::fmt;
 
 use http::Request;
 
+mod authorization;
 pub mod future;
 mod hosts;
 mod layer;

@@ -3,10 +3,11 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use http::header::AUTHORIZATION;
-use http::{HeaderMap, HeaderValue, Request, Response};
+use http::{HeaderValue, Request, Response};
 use tower_layer::Layer;
 use tower_service::Service;
 
+use super::authorization::set_authorization;
 use super::future::ResponseFuture;
 use super::{BearerError, BearerLayer, HostAllowList, PassThrough, UnauthorizedPolicy};
 use crate::Error;
@@ -135,16 +136,6 @@ where
         }
         self.call_with_lookup(request)
     }
-}
-
-/// Sets the request's `Authorization` header to `value`, replacing any, on every path but the
-/// hottest. Not generic and never inlined, so its `HeaderMap::insert` is compiled once, in this
-/// crate: the hottest path in [`Bearer::call`] is then the only caller of `HeaderMap::insert`
-/// in the code generated for the user's service type, and the compiler inlines it there as it
-/// does in a static-header layer (BENCHMARKS.md, 2026-12-05).
-#[inline(never)]
-pub(super) fn set_authorization(headers: &mut HeaderMap, value: HeaderValue) {
-    headers.insert(AUTHORIZATION, value);
 }
 
 impl<S, P> Bearer<S, P> {

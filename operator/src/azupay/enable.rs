@@ -45,43 +45,14 @@ use tracing::{info, warn};
 
 use super::client::{AzupayClient, AzupayError, ENABLE_TIMEOUT};
 use super::recovery::{recovered_credentials, recovery_secret, recovery_secret_name};
+use super::stored::{StoredCredentials, stored_credentials};
 use crate::context::{Context, get_secret, kube_message};
 use crate::crd::{AzupaySpec, CredentialsStore, OAuthClient, OAuthClientStatus};
 use crate::credentials::{CredentialsState, Outcome, Resolved};
 use crate::secrets::{
-    self, ENABLE_STATE_ANNOTATION, FIELD_MANAGER, MARK_FIELD_MANAGER, keys, secret_string,
+    self, ENABLE_STATE_ANNOTATION, FIELD_MANAGER, MARK_FIELD_MANAGER, secret_string,
 };
 use crate::{Error, EventAction, Reason};
-
-/// The client credentials stored in a credentials Secret.
-#[derive(Clone)]
-pub struct StoredCredentials {
-    /// `client_id`.
-    pub client_id: String,
-    /// `client_secret`.
-    pub client_secret: SecretString,
-    /// `token_url`, if stored.
-    pub token_url: Option<String>,
-}
-
-impl std::fmt::Debug for StoredCredentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("StoredCredentials")
-            .field("client_id", &self.client_id)
-            .field("client_secret", &"[redacted]")
-            .field("token_url", &self.token_url)
-            .finish()
-    }
-}
-
-/// Reads the stored credentials from a credentials Secret, if it holds a client secret.
-pub fn stored_credentials(secret: &Secret) -> Option<StoredCredentials> {
-    Some(StoredCredentials {
-        client_id: secret_string(secret, keys::CLIENT_ID)?,
-        client_secret: SecretString::from(secret_string(secret, keys::CLIENT_SECRET)?),
-        token_url: secret_string(secret, keys::TOKEN_URL),
-    })
-}
 
 /// Whether the credentials Secret carries the "enable pending" mark.
 pub fn is_pending(secret: &Secret) -> bool {
@@ -1343,16 +1314,6 @@ mod tests {
         assert_eq!(after_details(Some(&d)), AfterDetails::CredentialsLost);
         let m = credentials_lost_message("BIZ", "creds");
         assert!(m.contains("Contact Azupay") && m.contains("creds"));
-    }
-
-    #[test]
-    fn stored_credentials_hide_the_secret() {
-        let c = stored_credentials(&secret(
-            &[("client_id", "c"), ("client_secret", "topsecret")],
-            None,
-        ))
-        .unwrap();
-        assert!(!format!("{c:?}").contains("topsecret"));
     }
 
     #[test]

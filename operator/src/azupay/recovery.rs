@@ -33,7 +33,7 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::ResourceExt;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::enable::{StoredCredentials, stored_credentials};
+use super::stored::{StoredCredentials, stored_credentials};
 use crate::crd::OAuthClient;
 use crate::secrets::{MANAGED_BY_LABEL, MANAGER, ROLE_LABEL, keys};
 
