@@ -5,38 +5,21 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::{get, post};
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use serde_json::json;
 
 use crate::Provider;
-use crate::control::FaultPoint;
 use crate::oauth::{self, ClientAuth, JSON};
 use crate::state::Shared;
-use crate::state::faulted;
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {
-    Router::new()
-        .route(
-            "/afterpay/oauth2/token",
-            post(
-                |state: State<Arc<Shared>>, headers: HeaderMap, body: Bytes| {
-                    let shared = state.0.clone();
-                    faulted(
-                        shared,
-                        FaultPoint::Token(Provider::Afterpay),
-                        token(state, headers, body),
-                    )
-                },
-            ),
-        )
-        .route(
-            "/afterpay/resource",
-            get(|State(shared): State<Arc<Shared>>, headers: HeaderMap| {
-                oauth::resource(shared, Provider::Afterpay, headers)
-            }),
-        )
+    super::token_and_resource(
+        Provider::Afterpay,
+        "/afterpay/oauth2/token",
+        "/afterpay/resource",
+        token,
+    )
 }
 
 /// `POST /oauth2/token`.

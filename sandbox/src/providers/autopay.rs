@@ -6,7 +6,6 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::{get, post};
 use bytes::Bytes;
 use http::header::AUTHORIZATION;
 use http::{HeaderMap, StatusCode};
@@ -14,32 +13,16 @@ use serde_json::{Value, json};
 
 use crate::Provider;
 use crate::config::AUTOPAY_AUDIENCE;
-use crate::control::FaultPoint;
 use crate::oauth::{self, JSON};
 use crate::state::Shared;
-use crate::state::faulted;
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {
-    Router::new()
-        .route(
-            "/autopay/oauth/token",
-            post(
-                |state: State<Arc<Shared>>, headers: HeaderMap, body: Bytes| {
-                    let shared = state.0.clone();
-                    faulted(
-                        shared,
-                        FaultPoint::Token(Provider::Autopay),
-                        token(state, headers, body),
-                    )
-                },
-            ),
-        )
-        .route(
-            "/autopay/resource",
-            get(|State(shared): State<Arc<Shared>>, headers: HeaderMap| {
-                oauth::resource(shared, Provider::Autopay, headers)
-            }),
-        )
+    super::token_and_resource(
+        Provider::Autopay,
+        "/autopay/oauth/token",
+        "/autopay/resource",
+        token,
+    )
 }
 
 fn bad_request(error: &str, description: &str) -> Response {

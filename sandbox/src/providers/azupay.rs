@@ -51,19 +51,11 @@ pub(crate) fn routes() -> Router<Arc<Shared>> {
                 },
             ),
         )
-        .route(
+        .merge(super::token_endpoint(
+            Provider::Azupay,
             "/azupay/oauth2/token",
-            post(
-                |state: State<Arc<Shared>>, headers: HeaderMap, body: Bytes| {
-                    let shared = state.0.clone();
-                    faulted(
-                        shared,
-                        FaultPoint::Token(Provider::Azupay),
-                        token(state, headers, body),
-                    )
-                },
-            ),
-        )
+            token,
+        ))
         .route("/azupay/v1/balance", get(balance))
 }
 

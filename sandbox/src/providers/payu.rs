@@ -5,16 +5,13 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::{get, post};
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
 use crate::Provider;
-use crate::control::FaultPoint;
 use crate::oauth::{self, ClientAuth, JSON};
 use crate::state::Shared;
-use crate::state::faulted;
 
 const INVALID_CLIENT: &str = "Client authentication failed due to unknown client, no client authentication included, or unsupported authentication method.";
 const INVALID_SCOPE: &str = "The requested scope is invalid, unknown, or malformed.";
@@ -23,26 +20,7 @@ const UNAUTHORIZED_CLIENT: &str =
 const RATE_LIMITED: &str = "Too many requests. Please retry after some time.";
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {
-    Router::new()
-        .route(
-            "/payu/oauth/token",
-            post(
-                |state: State<Arc<Shared>>, headers: HeaderMap, body: Bytes| {
-                    let shared = state.0.clone();
-                    faulted(
-                        shared,
-                        FaultPoint::Token(Provider::Payu),
-                        token(state, headers, body),
-                    )
-                },
-            ),
-        )
-        .route(
-            "/payu/resource",
-            get(|State(shared): State<Arc<Shared>>, headers: HeaderMap| {
-                oauth::resource(shared, Provider::Payu, headers)
-            }),
-        )
+    super::token_and_resource(Provider::Payu, "/payu/oauth/token", "/payu/resource", token)
 }
 
 /// Count this request against the rate limit; `Some(seconds)` to wait when it is over.

@@ -5,38 +5,21 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::State;
 use axum::response::Response;
-use axum::routing::{get, post};
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
 use crate::Provider;
-use crate::control::FaultPoint;
 use crate::oauth::{self, ClientAuth, JSON_UTF8};
 use crate::state::Shared;
-use crate::state::faulted;
 
 pub(crate) fn routes() -> Router<Arc<Shared>> {
-    Router::new()
-        .route(
-            "/pyng/billing/oauth2/token",
-            post(
-                |state: State<Arc<Shared>>, headers: HeaderMap, body: Bytes| {
-                    let shared = state.0.clone();
-                    faulted(
-                        shared,
-                        FaultPoint::Token(Provider::Pyng),
-                        token(state, headers, body),
-                    )
-                },
-            ),
-        )
-        .route(
-            "/pyng/resource",
-            get(|State(shared): State<Arc<Shared>>, headers: HeaderMap| {
-                oauth::resource(shared, Provider::Pyng, headers)
-            }),
-        )
+    super::token_and_resource(
+        Provider::Pyng,
+        "/pyng/billing/oauth2/token",
+        "/pyng/resource",
+        token,
+    )
 }
 
 /// `POST /billing/oauth2/token`.
