@@ -36,6 +36,11 @@ pub(crate) struct Counter;
 impl Counter {
     #[inline(always)]
     pub(crate) fn increment(&self, _value: u64) {}
+
+    /// A counter that counts nothing (as `metrics::Counter::noop`).
+    pub(crate) const fn noop() -> Counter {
+        Counter
+    }
 }
 
 /// Requests served from the cache.

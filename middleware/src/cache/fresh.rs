@@ -41,14 +41,14 @@ impl Entry {
 }
 
 /// The token in service and its epoch.
-pub(super) struct Current {
+pub(crate) struct Current {
     entry: ArcSwapOption<Entry>,
     /// Moves (after the change is visible) whenever `entry` is replaced or stops being fresh.
     epoch: Arc<AtomicU64>,
 }
 
 impl Current {
-    pub(super) fn new() -> Current {
+    pub(crate) fn new() -> Current {
         Current {
             entry: ArcSwapOption::empty(),
             epoch: Arc::new(AtomicU64::new(0)),
@@ -75,7 +75,7 @@ impl Current {
     /// fresh window is not empty, it starts fresh and a timer task on that runtime ends the
     /// window, then calls `at_refresh_point` at `refresh_at` (an idle client keeps a fresh
     /// token). The task holds only what `at_refresh_point` holds: make that weak.
-    pub(super) fn publish<F>(
+    pub(crate) fn publish<F>(
         &self,
         token: Arc<Token>,
         refresh_at: Instant,
@@ -110,7 +110,7 @@ impl Current {
     }
 
     /// The header of the token in service with a clock-free freshness check, if it is fresh.
-    pub(super) fn fresh_authorization(&self, hits: &Counter) -> Option<FreshAuthorization> {
+    pub(crate) fn fresh_authorization(&self, hits: &Counter) -> Option<FreshAuthorization> {
         // The epoch first: a change after this load moves it past `generation`; a change
         // before it is visible to the loads below (release/acquire on the epoch).
         let generation = self.epoch.load(Ordering::Acquire);

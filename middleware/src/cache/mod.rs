@@ -72,11 +72,11 @@ use tokio::time::Instant;
 
 use self::backoff::Failures;
 use self::flight::{Flight, Recorder, SingleFlight};
-use self::fresh::Current;
 use crate::telemetry::CacheMetrics;
 use crate::{Error, Token};
 
 pub use self::config::CacheConfig;
+pub(crate) use self::fresh::Current;
 pub use self::fresh::FreshAuthorization;
 pub use crate::refresh::{RefreshAt, RefreshPolicy};
 
