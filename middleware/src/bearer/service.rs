@@ -240,8 +240,8 @@ mod tests {
 
     /// Every path replaces whatever `Authorization` values the request had with the one token:
     /// the hottest (a fresh cached token, `HeaderMap::insert` inlined) and the others
-    /// (`set_authorization`: a static token, a cached token on a second call).
-    #[tokio::test]
+    /// (`set_authorization`: the first call, a token past its fresh window read by the clock).
+    #[tokio::test(start_paused = true)]
     async fn every_path_replaces_the_requests_authorization_values() {
         let token = || Token::new("tok-abc", "Bearer", Duration::from_secs(3600), None);
         let cache = TokenCache::new(move || std::future::ready(token()));
@@ -254,6 +254,14 @@ mod tests {
 
         let mut fixed = Bearer::new(Echo, StaticToken::new(token().unwrap()));
         assert_eq!(sent(&mut fixed).await, "Bearer tok-abc");
-        assert!(fixed.fresh.is_none(), "a static token has no fresh window");
+        assert!(
+            fixed.fresh.is_some(),
+            "a static token has a fresh window too"
+        );
+        // past its window (5 s before expiry) the header is checked by the clock
+        tokio::time::advance(Duration::from_secs(3597)).await;
+        tokio::task::yield_now().await;
+        assert_eq!(sent(&mut fixed).await, "Bearer tok-abc");
+        assert!(fixed.fresh.is_none(), "no fresh window left");
     }
 }
