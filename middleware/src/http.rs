@@ -227,6 +227,15 @@ impl HttpClient {
         let (proxy, forwarded) = match &route {
             Route::Direct => (None, None),
             Route::Forward(intercept) => {
+                // One connection per forwarded request: forward proxies commonly close the
+                // client's connection after each response without saying so (tinyproxy does),
+                // and a request written on such a connection as it closes fails with
+                // "connection closed before message completed". Token requests are rare, so the
+                // handshake saved by reusing it is worth nothing against that race.
+                request.headers_mut().insert(
+                    http::header::CONNECTION,
+                    http::HeaderValue::from_static("close"),
+                );
                 if let Some(value) = proxy::forward_authorization(intercept) {
                     request
                         .headers_mut()
